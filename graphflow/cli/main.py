@@ -1,0 +1,37 @@
+"""Entry point of the ``graphflow`` command: sub-commands, and errors printed plainly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from graphflow import __version__
+from graphflow.cli import render
+from graphflow.errors import GraphflowError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="graphflow", description="Real-time voice agents as dataflow graphs."
+    )
+    parser.add_argument("--version", action="version", version=f"graphflow {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    render.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for a graphflow error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except GraphflowError as exc:
+        print(f"graphflow: {exc}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Negotiation ("caps"): what each port actually carries — frame type and audio format.
+
+In topological order, an input receives the most specific type common to what its edges
+bring; an output carries its declared type and format, narrowed by the input it
+``follows`` (a pass-through emits what it receives). The checks then compare what each
+edge carries with what its input accepts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphflow.errors import CompileIssue
+from graphflow.frames import ANY_AUDIO, AudioFormat, AudioFrame, Frame
+from graphflow.graph import Connection
+from graphflow.node import Node
+from graphflow.ports import InputPort, OutputPort
+
+
+@dataclass
+class Negotiated:
+    """Resolved frame types of every port and formats of every audio output."""
+
+    types: dict[OutputPort[Any], type[Frame]] = field(default_factory=dict)
+    formats: dict[OutputPort[Any], AudioFormat] = field(default_factory=dict)
+    issues: list[CompileIssue] = field(default_factory=list)
+
+
+def _common_type(types: list[type[Frame]], fallback: type[Frame]) -> type[Frame]:
+    if not types:
+        return fallback
+    for candidate in types[0].__mro__:
+        if (
+            isinstance(candidate, type)
+            and issubclass(candidate, Frame)
+            and all(issubclass(t, candidate) for t in types)
+        ):
+            return candidate
+    return fallback
+
+
+def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
+    """Resolve types and formats in topological ``order`` (see the module docstring)."""
+    incoming: dict[InputPort[Any], list[Connection]] = defaultdict(list)
+    for conn in connections:
+        incoming[conn.dst].append(conn)
+    out = Negotiated()
+    in_types: dict[InputPort[Any], type[Frame]] = {}
+    in_formats: dict[InputPort[Any], AudioFormat] = {}
+    for node in order:
+        for iport in node.inputs.values():
+            conns = incoming[iport]
+            in_types[iport] = _common_type(
+                [out.types.get(c.src, c.src.frame_type) for c in conns], iport.frame_type
+            )
+            formats = {out.formats[c.src] for c in conns if c.src in out.formats}
+            if len(formats) > 1:
+                out.issues.append(
+                    CompileIssue(
+                        "graph.format_conflict",
+                        f"{iport.qualname} receives audio in different formats: "
+                        + ", ".join(sorted(str(f) for f in formats)),
+                        nodes=(node.qualname,),
+                        ports=(iport.qualname,),
+                        hint="resample the inputs to one format before they meet",
+                    )
+                )
+            in_formats[iport] = formats.pop() if len(formats) == 1 else ANY_AUDIO
+        for oport in node.outputs.values():
+            ftype: type[Frame] = oport.frame_type
+            fmt = oport.format or ANY_AUDIO
+            followed = node.inputs.get(oport.follows) if oport.follows else None
+            if followed is not None:
+                received = in_types[followed]
+                if issubclass(received, ftype):
+                    ftype = received
+                fmt = fmt.merged(in_formats[followed])
+            out.types[oport] = ftype
+            if issubclass(ftype, AudioFrame):
+                out.formats[oport] = fmt
+    for conn in connections:
+        required = conn.dst.format
+        if required is None or conn.src not in out.formats:
+            continue
+        produced = out.formats[conn.src]
+        problems = produced.mismatches(required)
+        if problems:
+            out.issues.append(
+                CompileIssue(
+                    "graph.format_mismatch",
+                    f"{conn.src.qualname} produces {produced} but {conn.dst.qualname} "
+                    f"requires {required} ({'; '.join(problems)})",
+                    nodes=(conn.src.node.qualname, conn.dst.node.qualname),
+                    ports=(conn.src.qualname, conn.dst.qualname),
+                    hint="put a resampler between them, or fix the producer's output format",
+                )
+            )
+    return out

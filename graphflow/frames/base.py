@@ -1,0 +1,49 @@
+"""The frame every port carries, and the control frames the engine itself understands."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+
+
+class Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """An immutable, timestamped record moving along an edge.
+
+    ``pts`` and ``duration`` are media time and ``created`` is clock time, all in the
+    engine's nanoseconds (see :mod:`graphflow.timebase`). ``generation`` is the turn
+    epoch the frame belongs to: a cancellation flushes frames of older generations from
+    its targets unless ``survive`` is set (text already played, for example).
+    """
+
+    pts: int = 0
+    duration: int = 0
+    created: int = 0
+    generation: int = 0
+    survive: bool = False
+
+    CONTROL: ClassVar[bool] = False
+    """True for frames the engine routes itself (never dropped by an overflow policy)."""
+
+
+class ControlFrame(Frame, frozen=True, kw_only=True, gc=False):
+    """Base of frames that steer the flow rather than carry data; they survive flushes."""
+
+    CONTROL: ClassVar[bool] = True
+    survive: bool = True
+
+
+class EndOfStream(ControlFrame, frozen=True, kw_only=True, gc=False):
+    """No more frames will follow on this edge; the engine propagates it downstream in order."""
+
+
+class Flush(ControlFrame, frozen=True, kw_only=True, gc=False):
+    """In-band notice that frames older than ``generation`` were cancelled (``reason`` says why)."""
+
+    reason: str = ""
+
+
+class TextFrame(Frame, frozen=True, kw_only=True, gc=False):
+    """A piece of text: a transcript, a reply delta, a sentence to speak."""
+
+    text: str

@@ -1,0 +1,184 @@
+"""Typed ports: declared on a Node class, bound to each node instance.
+
+A node class declares ``inp = Input(AudioFrame)`` and ``out = Output(AudioFrame)``; each
+instance then has its own :class:`InputPort` / :class:`OutputPort` under those names. The
+same objects are used to connect the graph (``g.connect(a.out, b.inp)``) and, at run time,
+to move frames (``self.out.push(frame)`` from a synchronous handler, ``await
+self.out.send(frame)`` from async code, ``await self.inp.get()`` in a ``run`` loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from graphflow.errors import ConfigError
+from graphflow.frames import AudioFormat, AudioFrame, EndOfStream, Frame
+
+if TYPE_CHECKING:
+    from graphflow.node import Node
+    from graphflow.runtime.edge_queue import EdgeQueue
+    from graphflow.runtime.wiring import RunState
+
+F = TypeVar("F", bound=Frame)
+
+
+class _Ready:
+    """An awaitable that is already done: ``send`` returns it when no queue is full."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())  # type: ignore[return-value]
+
+
+READY: Awaitable[None] = _Ready()
+
+
+class Input(Generic[F]):
+    """Declares an input port on a Node class; instances get an :class:`InputPort`."""
+
+    def __init__(
+        self,
+        frame_type: type[F],
+        *,
+        format: AudioFormat | None = None,
+        required: bool = True,
+        handler: str = "on_frame",
+        doc: str = "",
+    ) -> None:
+        if format is not None and not issubclass(frame_type, AudioFrame):
+            raise ConfigError(f"an audio format was given for a {frame_type.__name__} port")
+        self.frame_type = frame_type
+        self.format = format
+        self.required = required
+        self.handler = handler
+        self.doc = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Input[F]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> InputPort[F]: ...
+    def __get__(self, obj: object | None, owner: type) -> Input[F] | InputPort[F]:
+        if obj is None:
+            return self
+        raise AttributeError(f"{type(obj).__name__} was not initialised by Node.__init__")
+
+
+class Output(Generic[F]):
+    """Declares an output port on a Node class; ``follows`` names an input whose format it keeps."""
+
+    def __init__(
+        self,
+        frame_type: type[F],
+        *,
+        format: AudioFormat | None = None,
+        follows: str | None = None,
+        doc: str = "",
+    ) -> None:
+        if format is not None and not issubclass(frame_type, AudioFrame):
+            raise ConfigError(f"an audio format was given for a {frame_type.__name__} port")
+        self.frame_type = frame_type
+        self.format = format
+        self.follows = follows
+        self.doc = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Output[F]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> OutputPort[F]: ...
+    def __get__(self, obj: object | None, owner: type) -> Output[F] | OutputPort[F]:
+        if obj is None:
+            return self
+        raise AttributeError(f"{type(obj).__name__} was not initialised by Node.__init__")
+
+
+class InputPort(Generic[F]):
+    """One node's input port: where edges end; ``get()``/``async for`` read it in ``run``."""
+
+    __slots__ = ("node", "name", "frame_type", "format", "required", "handler", "doc", "_queues", "_rt")
+
+    def __init__(self, node: Node, spec: Input[F]) -> None:
+        self.node = node
+        self.name = spec.name
+        self.frame_type = spec.frame_type
+        self.format = spec.format
+        self.required = spec.required
+        self.handler = spec.handler
+        self.doc = spec.doc
+        self._queues: list[EdgeQueue] = []
+        self._rt: RunState | None = None
+
+    @property
+    def qualname(self) -> str:
+        """``node.port`` as used in messages and renders."""
+        return f"{self.node.qualname or self.node.name}.{self.name}"
+
+    async def get(self) -> Frame:
+        """Next frame on this port (any of its edges); an :class:`EndOfStream` once all ended.
+
+        Only for nodes that implement ``run``; handler nodes receive frames as calls.
+        """
+        if self._rt is None:
+            raise ConfigError(f"port {self.qualname} is not part of a running graph")
+        return await self._rt.read_port(self)
+
+    async def __aiter__(self) -> AsyncIterator[Frame]:
+        while True:
+            frame = await self.get()
+            if type(frame) is EndOfStream:
+                return
+            yield frame
+
+    def __repr__(self) -> str:
+        return f"<input {self.qualname}: {self.frame_type.__name__}>"
+
+
+class OutputPort(Generic[F]):
+    """One node's output port: frames pushed here go to every connected input."""
+
+    __slots__ = ("node", "name", "frame_type", "format", "follows", "doc", "_targets", "_rt")
+
+    def __init__(self, node: Node, spec: Output[F]) -> None:
+        self.node = node
+        self.name = spec.name
+        self.frame_type = spec.frame_type
+        self.format = spec.format
+        self.follows = spec.follows
+        self.doc = spec.doc
+        self._targets: tuple[Callable[[Frame], None], ...] = ()
+        self._rt: RunState | None = None
+
+    @property
+    def qualname(self) -> str:
+        """``node.port`` as used in messages and renders."""
+        return f"{self.node.qualname or self.node.name}.{self.name}"
+
+    def push(self, frame: F) -> None:
+        """Deliver ``frame`` now: fused handlers run inline, queued edges enqueue it.
+
+        A queue that is full under the block policy is remembered; the task driving this
+        node waits for room before it takes its next frame (backpressure).
+        """
+        for deliver in self._targets:
+            deliver(frame)
+
+    def send(self, frame: F) -> Awaitable[None]:
+        """Push ``frame`` and return an awaitable that waits while a downstream queue is full."""
+        for deliver in self._targets:
+            deliver(frame)
+        rt = self._rt
+        if rt is not None and rt.pressure:
+            return rt.relieve_pressure()
+        return READY
+
+    def __repr__(self) -> str:
+        return f"<output {self.qualname}: {self.frame_type.__name__}>"

@@ -1,0 +1,204 @@
+"""The bounded queue standing on a non-fused edge.
+
+One producer port, one consumer. ``offer`` never blocks (it is called from synchronous
+code): under the block policy a full queue takes the frame and registers itself as
+*pressure*; the task that pushed waits in :meth:`wait_space` before taking its next frame.
+Under the drop policies the newest or the oldest data frame is dropped and counted.
+Control frames and frames marked ``survive`` are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from graphflow.frames import Frame
+from graphflow.queue_spec import Overflow, QueueSpec
+from graphflow.runtime.stats import EdgeStats, LatencyStats
+
+
+class EdgeQueue:
+    """A bounded FIFO of frames with an overflow policy, counters and wake-ups."""
+
+    __slots__ = (
+        "label",
+        "spec",
+        "items",
+        "max_frames",
+        "max_time",
+        "queued_time",
+        "pressure",
+        "consumer",
+        "space_waiters",
+        "handler",
+        "ended",
+        "pushed",
+        "dropped",
+        "flushed",
+        "high_water",
+    )
+
+    def __init__(self, label: str, spec: QueueSpec, pressure: list[EdgeQueue]) -> None:
+        self.label = label
+        self.spec = spec
+        self.items: deque[Frame] = deque()
+        self.max_frames = spec.max_frames
+        self.max_time = spec.max_time
+        self.queued_time = 0
+        self.pressure = pressure
+        self.consumer: asyncio.Future[None] | None = None
+        self.space_waiters: list[asyncio.Future[None]] = []
+        self.handler: Callable[[Frame], Any] | None = None
+        self.ended = False
+        self.pushed = 0
+        self.dropped = 0
+        self.flushed = 0
+        self.high_water = 0
+
+    # ------------------------------------------------------------------ producer
+    def offer(self, frame: Frame) -> None:
+        """Enqueue ``frame`` now, applying the overflow policy if the queue is full."""
+        items = self.items
+        items.append(frame)
+        self.pushed += 1
+        self.queued_time += frame.duration
+        n = len(items)
+        if (
+            n > self.max_frames or (self.max_time and self.queued_time > self.max_time)
+        ) and not frame.CONTROL:
+            self._overflow()
+            n = len(items)
+        if n > self.high_water:
+            self.high_water = n
+        consumer = self.consumer
+        if consumer is not None:
+            self.consumer = None
+            if not consumer.done():
+                consumer.set_result(None)
+
+    def _overflow(self) -> None:
+        policy = self.spec.overflow
+        items = self.items
+        if policy is Overflow.BLOCK:
+            pressure = self.pressure
+            if not pressure or pressure[-1] is not self:
+                pressure.append(self)
+            return
+        if policy is Overflow.DROP_NEWEST:
+            if not items[-1].survive:
+                self._drop_at(len(items) - 1)
+            return
+        for i, victim in enumerate(items):
+            if not victim.survive:
+                self._drop_at(i)
+                return
+
+    def _drop_at(self, index: int) -> None:
+        victim = self.items[index]
+        del self.items[index]
+        self.dropped += 1
+        self.queued_time -= victim.duration
+
+    def full(self) -> bool:
+        """True while the queue holds more than its bound (a blocked producer must wait)."""
+        return len(self.items) > self.max_frames or bool(
+            self.max_time and self.queued_time > self.max_time and len(self.items) > 1
+        )
+
+    async def wait_space(self) -> None:
+        """Wait until the queue is back within its bound."""
+        loop = asyncio.get_running_loop()
+        while self.full():
+            waiter: asyncio.Future[None] = loop.create_future()
+            self.space_waiters.append(waiter)
+            await waiter
+
+    # ------------------------------------------------------------------ consumer
+    def pop(self) -> Frame:
+        """Take the oldest frame (the queue must not be empty)."""
+        frame = self.items.popleft()
+        self.queued_time -= frame.duration
+        if self.space_waiters and not self.full():
+            self._wake_producers()
+        return frame
+
+    def _wake_producers(self) -> None:
+        waiters, self.space_waiters = self.space_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def flush(self, floor: int) -> int:
+        """Remove frames of generations before ``floor`` that do not survive; return how many."""
+        items = self.items
+        kept = [f for f in items if f.survive or f.generation >= floor]
+        removed = len(items) - len(kept)
+        if removed:
+            items.clear()
+            items.extend(kept)
+            self.queued_time = sum(f.duration for f in kept)
+            self.flushed += removed
+            if self.space_waiters and not self.full():
+                self._wake_producers()
+        return removed
+
+    def stats(self) -> EdgeStats:
+        """Counters of this edge."""
+        return EdgeStats(
+            edge=self.label,
+            fused=False,
+            capacity=self.max_frames,
+            pushed=self.pushed,
+            dropped=self.dropped,
+            flushed=self.flushed,
+            high_water=self.high_water,
+            depth=len(self.items),
+            latency=None,
+        )
+
+
+class TracedEdgeQueue(EdgeQueue):
+    """An edge queue that also records each frame's time in the queue (tracing on)."""
+
+    __slots__ = ("stamps", "now", "latency")
+
+    def __init__(
+        self, label: str, spec: QueueSpec, pressure: list[EdgeQueue], now: Callable[[], int], keep: int
+    ) -> None:
+        super().__init__(label, spec, pressure)
+        self.stamps: deque[int] = deque()
+        self.now = now
+        self.latency = LatencyStats(keep)
+
+    def offer(self, frame: Frame) -> None:
+        """Enqueue ``frame`` and remember when it arrived."""
+        self.stamps.append(self.now())
+        super().offer(frame)
+
+    def pop(self) -> Frame:
+        """Take the oldest frame and record how long it waited."""
+        frame = super().pop()
+        self.latency.add(self.now() - self.stamps.popleft())
+        return frame
+
+    def _drop_at(self, index: int) -> None:
+        del self.stamps[index]
+        super()._drop_at(index)
+
+    def flush(self, floor: int) -> int:
+        """Flush as the base class does, forgetting arrival times of removed frames."""
+        pairs = [
+            (f, t) for f, t in zip(self.items, self.stamps, strict=True) if f.survive or f.generation >= floor
+        ]
+        removed = super().flush(floor)
+        if removed:
+            self.stamps = deque(t for _, t in pairs)
+        return removed
+
+    def stats(self) -> EdgeStats:
+        """Counters of this edge plus the time frames spent queued."""
+        return msgspec.structs.replace(super().stats(), latency=self.latency.summary())

@@ -1,0 +1,1 @@
+"""Ready graphs built from the stage library, installed as ``graphflow.graphs``."""

@@ -1,0 +1,72 @@
+"""In-memory source and sink: feed a graph from a list of frames, collect what comes out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from graphflow.frames import Frame
+from graphflow.node import Node
+from graphflow.ports import Input, Output
+
+
+class FrameSourceOptions(msgspec.Struct, frozen=True):
+    """``paced``: emit each frame at its ``pts`` on the run's clock (real-time pace)."""
+
+    paced: bool = False
+
+
+class FrameSource(Node):
+    """Emits the given frames in order, then ends the stream; its port carries their common type."""
+
+    Options = FrameSourceOptions
+    options: FrameSourceOptions
+    out = Output(Frame)
+
+    def __init__(
+        self,
+        frames: Iterable[Frame],
+        options: FrameSourceOptions | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(options, name=name)
+        self.frames = list(frames)
+        self.out.frame_type = _common_type(self.frames)
+
+    async def run(self) -> None:
+        """Send every frame, paced by ``pts`` if asked."""
+        start = self.now()
+        paced = self.options.paced
+        for frame in self.frames:
+            if paced:
+                await self.clock.sleep_until(start + frame.pts)
+            await self.out.send(frame)
+
+
+def _common_type(frames: list[Frame]) -> type[Frame]:
+    """The most specific frame class every one of ``frames`` is an instance of."""
+    if not frames:
+        return Frame
+    for candidate in type(frames[0]).__mro__:
+        if isinstance(candidate, type) and issubclass(candidate, Frame):
+            if all(isinstance(f, candidate) for f in frames):
+                return candidate
+    return Frame
+
+
+class FrameSink(Node):
+    """Collects every frame it receives into ``frames`` (with the clock time of arrival)."""
+
+    inp = Input(Frame)
+
+    def __init__(self, options: msgspec.Struct | None = None, *, name: str | None = None) -> None:
+        super().__init__(options, name=name)
+        self.frames: list[Frame] = []
+        self.arrivals: list[int] = []
+
+    def on_frame(self, frame: Frame) -> None:
+        """Keep ``frame``."""
+        self.frames.append(frame)
+        self.arrivals.append(self.now())
