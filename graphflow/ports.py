@@ -176,9 +176,11 @@ class OutputPort(Generic[F]):
         for deliver in self._targets:
             deliver(frame)
         rt = self._rt
-        if rt is not None and rt.pressure:
+        if rt is None:
+            return READY
+        if rt.pressure:
             return rt.relieve_pressure()
-        return READY
+        return rt.ready
 
     def __repr__(self) -> str:
         return f"<output {self.qualname}: {self.frame_type.__name__}>"

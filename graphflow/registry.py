@@ -83,6 +83,14 @@ class NodeRegistry:
         if options is None or isinstance(options, msgspec.Struct):
             opts = options
         else:
+            fields = node_class.Options.__struct_fields__
+            unknown = sorted(set(options) - set(fields))
+            if unknown:
+                raise ConfigError(
+                    f"unknown option(s) for {kind} node {name or ''!r}: {', '.join(unknown)}",
+                    hint=f"{node_class.Options.__name__} fields: {', '.join(fields) or 'none'}",
+                    code="config.bad_options",
+                )
             try:
                 opts = msgspec.convert(dict(options), node_class.Options)
             except msgspec.ValidationError as exc:

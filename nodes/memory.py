@@ -50,9 +50,8 @@ def _common_type(frames: list[Frame]) -> type[Frame]:
     if not frames:
         return Frame
     for candidate in type(frames[0]).__mro__:
-        if isinstance(candidate, type) and issubclass(candidate, Frame):
-            if all(isinstance(f, candidate) for f in frames):
-                return candidate
+        if issubclass(candidate, Frame) and all(isinstance(f, candidate) for f in frames):
+            return candidate
     return Frame
 
 

@@ -3,6 +3,9 @@
 One producer port, one consumer. ``offer`` never blocks (it is called from synchronous
 code): under the block policy a full queue takes the frame and registers itself as
 *pressure*; the task that pushed waits in :meth:`wait_space` before taking its next frame.
+A blocked producer is woken only once the queue has drained to half its bound (a low
+watermark, as in GStreamer's queue), so producer and consumer hand over frames in
+batches instead of switching tasks on every frame.
 Under the drop policies the newest or the oldest data frame is dropped and counted.
 Control frames and frames marked ``survive`` are never dropped.
 """
@@ -30,6 +33,7 @@ class EdgeQueue:
         "items",
         "max_frames",
         "max_time",
+        "low_water",
         "queued_time",
         "pressure",
         "consumer",
@@ -48,6 +52,7 @@ class EdgeQueue:
         self.items: deque[Frame] = deque()
         self.max_frames = spec.max_frames
         self.max_time = spec.max_time
+        self.low_water = max(1, spec.max_frames // 2)
         self.queued_time = 0
         self.pressure = pressure
         self.consumer: asyncio.Future[None] | None = None
@@ -120,9 +125,10 @@ class EdgeQueue:
     # ------------------------------------------------------------------ consumer
     def pop(self) -> Frame:
         """Take the oldest frame (the queue must not be empty)."""
-        frame = self.items.popleft()
+        items = self.items
+        frame = items.popleft()
         self.queued_time -= frame.duration
-        if self.space_waiters and not self.full():
+        if self.space_waiters and len(items) <= self.low_water:
             self._wake_producers()
         return frame
 
@@ -180,9 +186,11 @@ class TracedEdgeQueue(EdgeQueue):
         super().offer(frame)
 
     def pop(self) -> Frame:
-        """Take the oldest frame and record how long it waited."""
+        """Take the oldest frame and record how long it waited (data frames only)."""
         frame = super().pop()
-        self.latency.add(self.now() - self.stamps.popleft())
+        arrived = self.stamps.popleft()
+        if not frame.CONTROL:
+            self.latency.add(self.now() - arrived)
         return frame
 
     def _drop_at(self, index: int) -> None:

@@ -19,6 +19,29 @@ if TYPE_CHECKING:
 class NodeState:
     """What the scheduler tracks for one node during one run."""
 
+    __slots__ = (
+        "rt",
+        "name",
+        "node",
+        "kind",
+        "cancel_target",
+        "queues",
+        "open_edges",
+        "finished",
+        "task",
+        "stop_requested",
+        "current",
+        "flush_cancel",
+        "idle_waiters",
+        "flushing",
+        "resume_waiters",
+        "frames",
+        "stale_dropped",
+        "cancellations",
+        "handler_time",
+        "frame_age",
+    )
+
     def __init__(self, rt: RunState, name: str, node: Node, kind: NodeKind, cancel_target: bool) -> None:
         self.rt = rt
         self.name = name
@@ -30,8 +53,7 @@ class NodeState:
         self.finished = False
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
-        # in-flight async handler call (for scoped cancellation)
-        self.busy = False
+        # the frame whose async handler call is in flight (for scoped cancellation)
         self.current: Frame | None = None
         self.flush_cancel = False
         self.idle_waiters: list[asyncio.Future[None]] = []
@@ -103,9 +125,8 @@ class NodeState:
         """Cancel the async handler call in flight, if it handles an older frame."""
         frame = self.current
         if (
-            self.busy
+            frame is not None
             and not self.flush_cancel
-            and frame is not None
             and not frame.survive
             and frame.generation < self.node.floor
             and self.task is not None
@@ -134,7 +155,7 @@ class NodeState:
 
     async def wait_idle(self) -> None:
         """Wait until no handler call is in flight."""
-        while self.busy:
+        while self.current is not None:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self.idle_waiters.append(waiter)
             await waiter

@@ -93,7 +93,7 @@ class GraphRunner:
         except BaseExceptionGroup as group_error:
             primary = _primary(group_error)
             primary.__suppress_context__ = True  # keep its own __cause__, hide the group
-            raise primary
+            raise primary  # noqa: B904 - `from` would replace the node error's own cause
         finally:
             rt.task_group = None
 

@@ -19,7 +19,7 @@ from graphflow.compiler.plan import CompiledGraph, EdgePlan
 from graphflow.errors import ConfigError, NodeError
 from graphflow.frames import EndOfStream, Frame
 from graphflow.node import Node, NodeKind
-from graphflow.ports import READY, InputPort
+from graphflow.ports import InputPort
 from graphflow.runtime.cancellation import CancelHandle, CancelInfo, CancelReport, fire
 from graphflow.runtime.clock import Clock, RealtimeClock
 from graphflow.runtime.edge_queue import EdgeQueue, TracedEdgeQueue
@@ -58,6 +58,9 @@ class RunState:
         self.cancel_reports: list[CancelReport] = []
         self.cancel_propagation = LatencyStats(options.keep_samples)
         self.task_group: asyncio.TaskGroup | None = None
+        # an already-completed future: awaiting it returns at once (cheaper than a coroutine)
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready.set_result(None)
         self.stopping = ""
 
     # ------------------------------------------------------------- backpressure
@@ -67,7 +70,7 @@ class RunState:
         self.pressure.clear()
         blocked = [q for q in dict.fromkeys(blocked) if q.full()]
         if not blocked:
-            return READY
+            return self.ready
         return _wait_space(blocked)
 
     # ------------------------------------------------------------ run-node reads

@@ -6,7 +6,17 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from graphflow import CompiledGraph, Frame, GraphRunner, Input, Node, Output, RunOptions, TextFrame, VirtualClock
+from graphflow import (
+    CompiledGraph,
+    Frame,
+    GraphRunner,
+    Input,
+    Node,
+    Output,
+    RunOptions,
+    TextFrame,
+    VirtualClock,
+)
 from graphflow.timebase import MS
 
 T = TypeVar("T")

@@ -7,7 +7,18 @@ import asyncio
 import msgspec
 import pytest
 
-from graphflow import CancelInfo, CancelReport, ConfigError, Frame, Graph, Input, Node, NodeError, Output, TextFrame
+from graphflow import (
+    CancelInfo,
+    CancelReport,
+    ConfigError,
+    Frame,
+    Graph,
+    Input,
+    Node,
+    NodeError,
+    Output,
+    TextFrame,
+)
 from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 from graphflow.runtime.events import CancelCompleted, CancelFired, RunEvent
 from graphflow.timebase import MS
@@ -75,7 +86,12 @@ def texts(frames: list[Frame]) -> list[str]:
 
 
 def test_cancel_flushes_old_generation_keeps_survivors_and_aborts_in_flight_work() -> None:
-    frames = [t(f"a{i}") for i in range(6)] + [t("keep", survive=True), t("STOP", 120), t("b0", 130), t("b1", 130)]
+    frames = [t(f"a{i}") for i in range(6)] + [
+        t("keep", survive=True),
+        t("STOP", 120),
+        t("b0", 130),
+        t("b1", 130),
+    ]
     g, trigger, worker, sink = build(frames)
     run_plan(g.compile())
 

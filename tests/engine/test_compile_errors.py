@@ -97,7 +97,12 @@ def test_duplicate_names() -> None:
 
 def test_unnamed_nodes_get_unique_names() -> None:
     g = Graph().chain(FrameSource([]), Passthrough(), Passthrough(), FrameSink())
-    assert [n.name for n in g.compile().nodes] == ["frame_source", "passthrough", "passthrough_2", "frame_sink"]
+    assert [n.name for n in g.compile().nodes] == [
+        "frame_source",
+        "passthrough",
+        "passthrough_2",
+        "frame_sink",
+    ]
 
 
 def test_cancel_edge_to_node_not_in_graph() -> None:

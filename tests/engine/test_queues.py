@@ -66,7 +66,7 @@ def test_time_bound_counts_media_time() -> None:
     queue = EdgeQueue("e", QueueSpec.time_ms(60, Overflow.DROP_OLDEST), [])
     for frame in text_frames(10, step_ms=20):
         queue.offer(frame)
-    assert [f.text for f in queue.items] == ["7", "8", "9"]
+    assert texts(list(queue.items)) == ["7", "8", "9"]
     assert queue.queued_time == 60 * MS
 
 

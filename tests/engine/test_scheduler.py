@@ -172,7 +172,9 @@ def test_a_node_runs_in_one_graph_at_a_time() -> None:
 
 def test_pts_stays_monotonic_through_fused_and_queued_hops() -> None:
     sink = FrameSink()
-    g = Graph().chain(ToneSource(ToneOptions(seconds=1.0)), Passthrough(), AsyncPassthrough(), Passthrough(), sink)
+    g = Graph().chain(
+        ToneSource(ToneOptions(seconds=1.0)), Passthrough(), AsyncPassthrough(), Passthrough(), sink
+    )
     run_plan(g.compile())
     pts = [f.pts for f in sink.frames]
     assert pts == sorted(pts) and len(pts) == 50
