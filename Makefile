@@ -40,7 +40,8 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
-	@$(PY) benchmarks/engine.py --json benchmarks/results/engine.json
+	@$(PY) benchmarks/engine.py --json docs/results/engine.json
+	@$(PY) benchmarks/plot_engine.py docs/results/engine.json docs/img/engine-per-hop.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

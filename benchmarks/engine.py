@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -66,9 +67,12 @@ def graphflow_chain(frames: list[AudioFrame], hops: int, node: type[Node]) -> tu
 def time_graphflow(frames: list[AudioFrame], hops: int, node: type[Node]) -> float:
     graph, sink = graphflow_chain(frames, hops, node)
     plan = graph.compile()
+    gc.collect()
+    gc.disable()
     start = time.process_time()
     asyncio.run(plan.run(RunOptions()))
     elapsed = time.process_time() - start
+    gc.enable()
     assert sink.count == len(frames), (sink.count, len(frames))
     return elapsed
 
@@ -104,9 +108,12 @@ async def _baseline(frames: list[AudioFrame], hops: int) -> int:
 
 
 def time_baseline(frames: list[AudioFrame], hops: int) -> float:
+    gc.collect()
+    gc.disable()
     start = time.process_time()
     count = asyncio.run(_baseline(frames, hops))
     elapsed = time.process_time() - start
+    gc.enable()
     assert count == len(frames)
     return elapsed
 
@@ -248,6 +255,8 @@ def memory_per_graph(count: int = 100, hops: int = 10) -> dict[str, float]:
 
 # --------------------------------------------------------------------- main
 def run(frames_n: int, repeats: int) -> dict[str, Any]:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # one core: steadier figures
     frames = audio_frames(frames_n)
     gc.collect()
     hops = per_hop(
@@ -317,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--frames", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--frames", type=int, default=30_000)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args(argv)
     result = run(args.frames, args.repeats)

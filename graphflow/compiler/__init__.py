@@ -59,8 +59,12 @@ def compile_graph(graph: Graph) -> CompiledGraph:
                 latency_budget=node.LATENCY_BUDGET,
             )
         )
+    rank = {name: i for i, name in enumerate(order)}
+    connections = sorted(
+        flat.connections, key=lambda c: (rank[c.src.node.qualname], rank[c.dst.node.qualname])
+    )
     edges = []
-    for conn in flat.connections:
+    for conn in connections:
         fused = conn.queue is None and conn.dst.node.kind() is NodeKind.SYNC
         edges.append(
             EdgePlan(
