@@ -10,10 +10,12 @@ self.out.send(frame)`` from async code, ``await self.inp.get()`` in a ``run`` lo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from types import UnionType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from graphflow.errors import ConfigError
-from graphflow.frames import AudioFormat, AudioFrame, EndOfStream, Frame
+from graphflow.frames import AudioFormat, EndOfStream, Frame
+from graphflow.frames.types import FrameType, carries_audio, is_frame_type, type_name
 
 if TYPE_CHECKING:
     from graphflow.node import Node
@@ -35,21 +37,51 @@ class _Ready:
 READY: Awaitable[None] = _Ready()
 
 
-class Input(Generic[F]):
-    """Declares an input port on a Node class; instances get an :class:`InputPort`."""
+def _check_type(frame_type: object, format: AudioFormat | None) -> None:
+    if not is_frame_type(frame_type):
+        raise ConfigError(f"a port carries Frame subclasses (or a union of them), not {frame_type!r}")
+    if format is not None and not carries_audio(frame_type):
+        raise ConfigError(f"an audio format was given for a {type_name(frame_type)} port")
 
+
+class Input(Generic[F]):
+    """Declares an input port on a Node class; instances get an :class:`InputPort`.
+
+    ``frame_type`` is a Frame subclass, or a union (``AudioFrame | VADEvent``) for a port
+    that carries several kinds of frame in one ordered stream.
+    """
+
+    @overload
     def __init__(
-        self,
+        self: Input[F],
         frame_type: type[F],
         *,
         format: AudioFormat | None = None,
         required: bool = True,
         handler: str = "on_frame",
         doc: str = "",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Input[Frame],
+        frame_type: UnionType,
+        *,
+        format: AudioFormat | None = None,
+        required: bool = True,
+        handler: str = "on_frame",
+        doc: str = "",
+    ) -> None: ...
+    def __init__(
+        self,
+        frame_type: type[F] | FrameType,
+        *,
+        format: AudioFormat | None = None,
+        required: bool = True,
+        handler: str = "on_frame",
+        doc: str = "",
     ) -> None:
-        if format is not None and not issubclass(frame_type, AudioFrame):
-            raise ConfigError(f"an audio format was given for a {frame_type.__name__} port")
-        self.frame_type = frame_type
+        _check_type(frame_type, format)
+        self.frame_type: FrameType = frame_type
         self.format = format
         self.required = required
         self.handler = handler
@@ -72,17 +104,34 @@ class Input(Generic[F]):
 class Output(Generic[F]):
     """Declares an output port on a Node class; ``follows`` names an input whose format it keeps."""
 
+    @overload
     def __init__(
-        self,
+        self: Output[F],
         frame_type: type[F],
         *,
         format: AudioFormat | None = None,
         follows: str | None = None,
         doc: str = "",
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Output[Frame],
+        frame_type: UnionType,
+        *,
+        format: AudioFormat | None = None,
+        follows: str | None = None,
+        doc: str = "",
+    ) -> None: ...
+    def __init__(
+        self,
+        frame_type: type[F] | FrameType,
+        *,
+        format: AudioFormat | None = None,
+        follows: str | None = None,
+        doc: str = "",
     ) -> None:
-        if format is not None and not issubclass(frame_type, AudioFrame):
-            raise ConfigError(f"an audio format was given for a {frame_type.__name__} port")
-        self.frame_type = frame_type
+        _check_type(frame_type, format)
+        self.frame_type: FrameType = frame_type
         self.format = format
         self.follows = follows
         self.doc = doc
@@ -139,7 +188,7 @@ class InputPort(Generic[F]):
             yield frame
 
     def __repr__(self) -> str:
-        return f"<input {self.qualname}: {self.frame_type.__name__}>"
+        return f"<input {self.qualname}: {type_name(self.frame_type)}>"
 
 
 class OutputPort(Generic[F]):
@@ -183,4 +232,4 @@ class OutputPort(Generic[F]):
         return rt.ready
 
     def __repr__(self) -> str:
-        return f"<output {self.qualname}: {self.frame_type.__name__}>"
+        return f"<output {self.qualname}: {type_name(self.frame_type)}>"

@@ -13,6 +13,7 @@ from graphflow.compiler.flatten import FlatGraph, flatten
 from graphflow.compiler.negotiate import negotiate
 from graphflow.compiler.plan import CancelPlan, CompiledGraph, EdgePlan, NodePlan, PortPlan
 from graphflow.errors import CompileError, CompileIssue
+from graphflow.frames.types import type_name
 from graphflow.graph import Graph
 from graphflow.node import NodeKind
 from graphflow.queue_spec import DEFAULT_QUEUE
@@ -42,10 +43,11 @@ def compile_graph(graph: Graph) -> CompiledGraph:
     for name in order:
         node = flat.nodes[name]
         inputs = tuple(
-            PortPlan(p.name, p.frame_type.__name__, p.format, p.required) for p in node.inputs.values()
+            PortPlan(p.name, type_name(p.frame_type), p.format, p.required) for p in node.inputs.values()
         )
         outputs = tuple(
-            PortPlan(p.name, carried.types[p].__name__, carried.formats.get(p)) for p in node.outputs.values()
+            PortPlan(p.name, type_name(carried.types[p]), carried.formats.get(p))
+            for p in node.outputs.values()
         )
         nodes.append(
             NodePlan(
@@ -72,7 +74,7 @@ def compile_graph(graph: Graph) -> CompiledGraph:
                 src_port=conn.src.name,
                 dst=conn.dst.node.qualname,
                 dst_port=conn.dst.name,
-                frame_type=carried.types[conn.src].__name__,
+                frame_type=type_name(carried.types[conn.src]),
                 queue=None if fused else (conn.queue or DEFAULT_QUEUE),
             )
         )

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphflow.errors import CompileIssue
-from graphflow.frames import ANY_AUDIO, AudioFormat, AudioFrame, Frame
+from graphflow.frames import ANY_AUDIO, AudioFormat
+from graphflow.frames.types import FrameType, accepts, carries_audio, members, union
 from graphflow.graph import Connection
 from graphflow.node import Node
 from graphflow.ports import InputPort, OutputPort
@@ -23,22 +24,16 @@ from graphflow.ports import InputPort, OutputPort
 class Negotiated:
     """Resolved frame types of every port and formats of every audio output."""
 
-    types: dict[OutputPort[Any], type[Frame]] = field(default_factory=dict)
+    types: dict[OutputPort[Any], FrameType] = field(default_factory=dict)
     formats: dict[OutputPort[Any], AudioFormat] = field(default_factory=dict)
     issues: list[CompileIssue] = field(default_factory=list)
 
 
-def _common_type(types: list[type[Frame]], fallback: type[Frame]) -> type[Frame]:
+def _received(types: list[FrameType], fallback: FrameType) -> FrameType:
+    """What an input receives: the union of what its edges carry (its own type if none)."""
     if not types:
         return fallback
-    for candidate in types[0].__mro__:
-        if (
-            isinstance(candidate, type)
-            and issubclass(candidate, Frame)
-            and all(issubclass(t, candidate) for t in types)
-        ):
-            return candidate
-    return fallback
+    return union([m for t in types for m in members(t)])
 
 
 def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
@@ -47,12 +42,12 @@ def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
     for conn in connections:
         incoming[conn.dst].append(conn)
     out = Negotiated()
-    in_types: dict[InputPort[Any], type[Frame]] = {}
+    in_types: dict[InputPort[Any], FrameType] = {}
     in_formats: dict[InputPort[Any], AudioFormat] = {}
     for node in order:
         for iport in node.inputs.values():
             conns = incoming[iport]
-            in_types[iport] = _common_type(
+            in_types[iport] = _received(
                 [out.types.get(c.src, c.src.frame_type) for c in conns], iport.frame_type
             )
             formats = {out.formats[c.src] for c in conns if c.src in out.formats}
@@ -69,16 +64,16 @@ def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
                 )
             in_formats[iport] = formats.pop() if len(formats) == 1 else ANY_AUDIO
         for oport in node.outputs.values():
-            ftype: type[Frame] = oport.frame_type
+            ftype: FrameType = oport.frame_type
             fmt = oport.format or ANY_AUDIO
             followed = node.inputs.get(oport.follows) if oport.follows else None
             if followed is not None:
                 received = in_types[followed]
-                if issubclass(received, ftype):
+                if accepts(ftype, received):
                     ftype = received
                 fmt = fmt.merged(in_formats[followed])
             out.types[oport] = ftype
-            if issubclass(ftype, AudioFrame):
+            if carries_audio(ftype):
                 out.formats[oport] = fmt
     for conn in connections:
         required = conn.dst.format

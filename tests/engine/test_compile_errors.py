@@ -156,3 +156,28 @@ def test_subgraph_flattens_with_qualified_names_and_checks_inside() -> None:
     assert plan.node("inner.p").group == ("inner",)
     with pytest.raises(ConfigError, match="exposes no output 'nope'"):
         inner.output("nope")
+
+
+def test_union_ports_carry_several_kinds_of_frame_in_one_stream() -> None:
+    class Mixed(Node):
+        out = Output(AudioFrame | TextFrame)
+
+        async def run(self) -> None:
+            pass
+
+    class Both(Node):
+        inp = Input(AudioFrame | TextFrame)
+
+        def on_frame(self, frame: Frame) -> None:
+            pass
+
+    plan = Graph().chain(Mixed(name="m"), Passthrough(name="p"), Both(name="b")).compile()
+    assert plan.edges[-1].frame_type == "AudioFrame | TextFrame"
+    [(code, message)] = issues(Graph().chain(Mixed(name="m"), Needs16k(name="vad")))
+    assert code == "graph.type_mismatch"
+    assert "m.out emits AudioFrame | TextFrame but vad.inp accepts AudioFrame" in message
+
+
+def test_ports_refuse_non_frame_types() -> None:
+    with pytest.raises(ConfigError, match="carries Frame subclasses"):
+        Input(int)  # type: ignore[type-var]

@@ -6,6 +6,7 @@ import networkx as nx
 
 from graphflow.compiler.flatten import FlatGraph
 from graphflow.errors import CompileIssue
+from graphflow.frames.types import type_name
 
 
 def check(flat: FlatGraph, dag: nx.MultiDiGraph) -> list[CompileIssue]:
@@ -18,7 +19,7 @@ def check(flat: FlatGraph, dag: nx.MultiDiGraph) -> list[CompileIssue]:
                 issues.append(
                     CompileIssue(
                         "graph.unconnected_input",
-                        f"required input {port.qualname} ({port.frame_type.__name__}) is not connected",
+                        f"required input {port.qualname} ({type_name(port.frame_type)}) is not connected",
                         nodes=(name,),
                         ports=(port.qualname,),
                         hint="connect an output to it, or declare it Input(..., required=False)",
