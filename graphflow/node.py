@@ -21,10 +21,11 @@ A pass-through node is therefore::
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import msgspec
@@ -140,6 +141,17 @@ class Node:
         """The run's current generation (turn epoch); stamp new frames with it."""
         return self._rt.generation if self._rt is not None else 0
 
+    def spawn(self, work: Coroutine[Any, Any, None], name: str = "") -> asyncio.Task[None]:
+        """Start background work owned by the run (awaited or cancelled when the run ends).
+
+        A failure in it fails the run like a failure in a handler, naming this node.
+        """
+        if self._rt is None:
+            raise ConfigError(f"node {self.name!r} is not running; cannot spawn work")
+        return self._rt.spawn(
+            _named(self.qualname or self.name, work), name=f"{self.qualname}:{name or 'work'}"
+        )
+
     def cancel(self, reason: str = "") -> CancelHandle:
         """Fire this node's cancellation edges (two-phase flush of their targets).
 
@@ -195,6 +207,19 @@ def _default_port(node: Node, ports: dict[str, P], preferred: str, what: str) ->
         f"name the port instead of relying on a default",
         hint=f"use g.connect(...) with an explicit port, e.g. node.{next(iter(ports), preferred)}",
     )
+
+
+async def _named(node: str, work: Coroutine[Any, Any, None]) -> None:
+    from graphflow.errors import GraphflowError, NodeError
+
+    try:
+        await work
+    except (NodeError, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        if isinstance(exc, GraphflowError) and exc.code == "node.failed":
+            raise
+        raise NodeError(node, phase="background work", cause=exc) from exc
 
 
 def _not_running() -> int:

@@ -1,7 +1,9 @@
 """Typed, immutable, timestamped frames (msgspec Structs), grouped by what they carry."""
 
+from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio, heard_prefix
 from graphflow.frames.audio import ANY_AUDIO, AudioFormat, AudioFrame, SampleFormat
 from graphflow.frames.base import ControlFrame, EndOfStream, Flush, Frame, TextFrame
+from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
 
 __all__ = [
     "ANY_AUDIO",
@@ -9,8 +11,17 @@ __all__ = [
     "AudioFrame",
     "ControlFrame",
     "EndOfStream",
+    "EndOfTurn",
     "Flush",
     "Frame",
+    "ReplyDelta",
+    "ReplyEnd",
     "SampleFormat",
+    "SpeechAudio",
+    "SpeechStarted",
+    "SpeechStopped",
     "TextFrame",
+    "Transcript",
+    "VADEvent",
+    "heard_prefix",
 ]

@@ -7,8 +7,8 @@ import asyncio
 import msgspec
 
 from graphflow import Frame, Graph, Input, Node, Output, RealtimeClock, RunOptions, VirtualClock
+from graphflow.nodes.audio.tone import ToneOptions, ToneSource
 from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.tone import ToneOptions, ToneSource
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS, SECOND
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from graphflow import ConfigError, Graph
-from graphflow.nodes.gain import Gain, GainOptions
-from graphflow.nodes.tone import ToneSource
+from graphflow.nodes.audio.gain import Gain, GainOptions
+from graphflow.nodes.audio.tone import ToneSource
 from graphflow.registry import NodeRegistry
 
 from .helpers import run_plan

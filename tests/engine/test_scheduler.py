@@ -20,9 +20,9 @@ from graphflow import (
     TextFrame,
     VirtualClock,
 )
+from graphflow.nodes.audio.tone import ToneOptions, ToneSource
 from graphflow.nodes.memory import FrameSink, FrameSource
 from graphflow.nodes.passthrough import AsyncPassthrough, Passthrough
-from graphflow.nodes.tone import ToneOptions, ToneSource
 from graphflow.timebase import MS
 
 from .helpers import AsyncBoom, Boom, SlowSink, no_leaks, run_plan, run_virtual, text_frames

@@ -1,0 +1,54 @@
+"""What the user side of a conversation produces: voice activity, transcripts, turn ends."""
+
+from __future__ import annotations
+
+from graphflow.frames.base import Frame, TextFrame
+
+
+class VADEvent(Frame, frozen=True, kw_only=True, gc=False):
+    """A voice-activity decision; ``pts`` is its media time on the input's timeline."""
+
+    probability: float = 0.0
+    """Speech probability of the window that decided it."""
+
+
+class SpeechStarted(VADEvent, frozen=True, kw_only=True, gc=False):
+    """The user started speaking at ``pts`` (start of the first speech window)."""
+
+
+class SpeechStopped(VADEvent, frozen=True, kw_only=True, gc=False):
+    """The user stopped speaking at ``pts`` (end of the last window counted as speech).
+
+    ``started`` is the media time of the matching :class:`SpeechStarted`.
+    """
+
+    started: int = 0
+
+
+class Transcript(TextFrame, frozen=True, kw_only=True, gc=False):
+    """Recognised text of the user's speech; interim ones may change, a final one will not.
+
+    ``start``/``end`` are the media times of the speech it covers; ``segment_id`` is the
+    same for every interim and the final transcript of one stretch of speech.
+    """
+
+    final: bool = False
+    start: int = 0
+    end: int = 0
+    segment_id: str = ""
+    language: str = ""
+    confidence: float = 0.0
+
+
+class EndOfTurn(Frame, frozen=True, kw_only=True, gc=False):
+    """The user's turn is over: ``text`` is what they said; the agent may answer now.
+
+    ``speech_end`` is the media time the user stopped speaking; ``reason`` says what
+    decided (``"model"``, ``"transcript"``, ``"silence"``, ``"max_delay"``) and
+    ``probability`` the turn model's belief that the turn was complete.
+    """
+
+    text: str = ""
+    speech_end: int = 0
+    reason: str = ""
+    probability: float = 0.0

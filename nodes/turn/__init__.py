@@ -1,0 +1,1 @@
+"""turn stage nodes."""

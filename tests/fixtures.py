@@ -1,0 +1,64 @@
+"""The recorded speech fixtures (``benchmarks/fixtures``): audio and the manifest."""
+
+from __future__ import annotations
+
+import csv
+import os
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphflow.models import OFFLINE_DEFAULT, ModelCache
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "benchmarks" / "fixtures"
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One row of ``manifest.tsv``."""
+
+    file: str
+    seconds: float
+    transcript: str
+    category: str
+    notes: str
+
+    @property
+    def path(self) -> Path:
+        """Where the WAV file is."""
+        return FIXTURES / self.file
+
+
+def manifest() -> dict[str, Fixture]:
+    """Every fixture, by file name."""
+    with (FIXTURES / "manifest.tsv").open(newline="") as f:
+        rows = csv.DictReader(f, delimiter="\t")
+        return {
+            r["file"]: Fixture(r["file"], float(r["seconds"]), r["transcript"], r["category"], r["notes"])
+            for r in rows
+        }
+
+
+def read_wav(name: str) -> np.ndarray:
+    """The fixture's samples as int16, mono, 16 kHz."""
+    with wave.open(str(FIXTURES / name)) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy()
+
+
+def model_cache() -> ModelCache:
+    """The model cache, or a failure (in CI) / skip (locally) saying how to fill it."""
+    cache = ModelCache()
+    from graphflow.models import CATALOG
+
+    missing = [name for name in OFFLINE_DEFAULT if not cache.is_complete(CATALOG[name])]
+    if missing:
+        message = f"models {missing} are not downloaded: run `graphflow models download` (make test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return cache
