@@ -141,6 +141,19 @@ class Node:
         """The run's current generation (turn epoch); stamp new frames with it."""
         return self._rt.generation if self._rt is not None else 0
 
+    def report(self, error: BaseException) -> None:
+        """Tell the run's observers about an error this node handled and survived."""
+        from graphflow.errors import GraphflowError
+        from graphflow.runtime.events import NodeIssue
+
+        if self._rt is None:
+            return
+        code = error.code if isinstance(error, GraphflowError) else type(error).__name__
+        retryable = error.retryable if isinstance(error, GraphflowError) else False
+        self._rt.emit(
+            NodeIssue(at=self.now(), node=self.qualname, code=code, message=str(error), retryable=retryable)
+        )
+
     def spawn(self, work: Coroutine[Any, Any, None], name: str = "") -> asyncio.Task[None]:
         """Start background work owned by the run (awaited or cancelled when the run ends).
 

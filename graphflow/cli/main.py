@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphflow import __version__
-from graphflow.cli import render
+from graphflow.cli import models, render, run
 from graphflow.errors import GraphflowError
 
 
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"graphflow {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     render.add_parser(commands)
+    run.add_parser(commands)
+    models.add_parser(commands)
     return parser
 
 

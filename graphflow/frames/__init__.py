@@ -1,6 +1,6 @@
 """Typed, immutable, timestamped frames (msgspec Structs), grouped by what they carry."""
 
-from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio, heard_prefix
+from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio, ToolCall, heard_prefix
 from graphflow.frames.audio import ANY_AUDIO, AudioFormat, AudioFrame, SampleFormat
 from graphflow.frames.base import ControlFrame, EndOfStream, Flush, Frame, TextFrame
 from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
@@ -21,6 +21,7 @@ __all__ = [
     "SpeechStarted",
     "SpeechStopped",
     "TextFrame",
+    "ToolCall",
     "Transcript",
     "VADEvent",
     "heard_prefix",

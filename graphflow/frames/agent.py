@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from graphflow.frames.audio import AudioFrame
 from graphflow.frames.base import Frame, TextFrame
 
@@ -12,11 +14,24 @@ class ReplyDelta(TextFrame, frozen=True, kw_only=True, gc=False):
     reply_id: str = ""
 
 
+class ToolCall(msgspec.Struct, frozen=True):
+    """A function call the model asked for: ``arguments`` is the JSON text it produced."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 class ReplyEnd(Frame, frozen=True, kw_only=True, gc=False):
-    """The reply ``reply_id`` is complete; ``text`` is all of it."""
+    """The reply ``reply_id`` is complete; ``text`` is all of it, ``tool_calls`` what it asked to run.
+
+    ``error`` is set when the reply was cut short by a provider failure.
+    """
 
     reply_id: str = ""
     text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    error: str = ""
 
 
 class SpeechAudio(AudioFrame, frozen=True, kw_only=True, gc=False):

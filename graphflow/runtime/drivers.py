@@ -60,7 +60,7 @@ async def _feed_one(state: NodeState, queue: EdgeQueue, task: asyncio.Task[Any])
     node = state.node
     items = queue.items
     handler: Any = queue.handler
-    is_async = state.kind is NodeKind.ASYNC
+    is_async = queue.handler_async
     target = state.cancel_target
     loop = asyncio.get_running_loop()
     eos = EndOfStream
@@ -122,7 +122,6 @@ async def _feed_many(state: NodeState, task: asyncio.Task[Any]) -> None:
     """Several input queues, served round robin."""
     rt = state.rt
     node = state.node
-    is_async = state.kind is NodeKind.ASYNC
     loop = asyncio.get_running_loop()
     eos = EndOfStream
     open_queues = [q for q in state.queues if not q.ended]
@@ -147,7 +146,7 @@ async def _feed_many(state: NodeState, task: asyncio.Task[Any]) -> None:
             state.stale_dropped += 1
             continue
         state.frames += 1
-        if is_async:
+        if queue.handler_async:
             await _call_async(state, queue.handler, frame, task)
         else:
             _call_sync(state, queue.handler, frame)

@@ -39,6 +39,7 @@ class EdgeQueue:
         "consumer",
         "space_waiters",
         "handler",
+        "handler_async",
         "ended",
         "pushed",
         "dropped",
@@ -58,6 +59,7 @@ class EdgeQueue:
         self.consumer: asyncio.Future[None] | None = None
         self.space_waiters: list[asyncio.Future[None]] = []
         self.handler: Callable[[Frame], Any] | None = None
+        self.handler_async = False
         self.ended = False
         self.pushed = 0
         self.dropped = 0

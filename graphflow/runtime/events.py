@@ -32,6 +32,15 @@ class NodeFinished(RunEvent, frozen=True, kw_only=True):
     node: str
 
 
+class NodeIssue(RunEvent, frozen=True, kw_only=True):
+    """A node handled an error and carried on (a provider failed, a frame was refused)."""
+
+    node: str
+    code: str
+    message: str
+    retryable: bool = False
+
+
 class CancelFired(RunEvent, frozen=True, kw_only=True):
     """Phase one of a cancellation finished: targets flushed, in-flight work cancelled."""
 

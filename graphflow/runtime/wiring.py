@@ -201,6 +201,7 @@ def wire(plan: CompiledGraph, rt: RunState) -> None:
         else:
             queue = _make_queue(rt, edge)
             queue.handler = _handler(rt, dst_state, dst_port)
+            queue.handler_async = asyncio.iscoroutinefunction(queue.handler)
             dst_port._queues.append(queue)
             dst_state.queues.append(queue)
             rt.queues.append(queue)

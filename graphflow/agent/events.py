@@ -1,0 +1,90 @@
+"""Session events: plain records a program can iterate or subscribe to.
+
+Every event has ``at`` (engine clock, ns) and ``media`` (time on the conversation's
+input timeline, ns: where in the recording — or the live call — it happened).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class SessionEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every session event."""
+
+    at: int
+    media: int = 0
+
+
+class UserStartedSpeaking(SessionEvent, frozen=True, kw_only=True):
+    """The VAD heard the user start speaking."""
+
+
+class UserStoppedSpeaking(SessionEvent, frozen=True, kw_only=True):
+    """The VAD heard the user stop speaking (``media`` is the end of speech)."""
+
+
+class UserTranscript(SessionEvent, frozen=True, kw_only=True):
+    """Recognised text of the user's speech, interim or final."""
+
+    text: str
+    final: bool
+    start: int = 0
+    end: int = 0
+
+
+class TurnEnded(SessionEvent, frozen=True, kw_only=True):
+    """The user's turn is over; ``media`` is the end of their speech."""
+
+    text: str
+    reason: str
+    probability: float
+
+
+class AgentStartedSpeaking(SessionEvent, frozen=True, kw_only=True):
+    """The first audio of a reply is being played."""
+
+    reply_id: str
+
+
+class AgentStoppedSpeaking(SessionEvent, frozen=True, kw_only=True):
+    """A reply stopped playing; ``heard`` is what the user heard of it."""
+
+    reply_id: str
+    heard: str
+    interrupted: bool
+
+
+class AgentPaused(SessionEvent, frozen=True, kw_only=True):
+    """Playout paused because the user started talking over the agent."""
+
+
+class AgentResumed(SessionEvent, frozen=True, kw_only=True):
+    """Playout resumed (a false interruption, or after a real one)."""
+
+
+class TurnMetrics(SessionEvent, frozen=True, kw_only=True):
+    """Latencies of one exchange, in ms (``None`` when a stage did not happen).
+
+    ``end_of_turn_ms``: end of user speech → turn decided; ``transcript_ms``: end of
+    speech → final transcript; ``llm_ttft_ms``: turn decided → first reply token;
+    ``tts_ttfb_ms``: first token → first synthesized audio;
+    ``voice_to_voice_ms``: end of user speech → agent audio starts playing.
+    """
+
+    reply_id: str
+    end_of_turn_ms: float | None = None
+    transcript_ms: float | None = None
+    llm_ttft_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    voice_to_voice_ms: float | None = None
+
+
+class SessionError(SessionEvent, frozen=True, kw_only=True):
+    """A stage failed; ``fatal`` when the session had to stop."""
+
+    node: str
+    code: str
+    message: str
+    retryable: bool = False
+    fatal: bool = False

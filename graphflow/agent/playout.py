@@ -1,0 +1,121 @@
+"""What the agent is saying right now: shared by the sink that plays it and the gate that listens.
+
+A sink reports through :class:`Playout` when a reply starts and stops being heard (and
+how much of it was heard); the interruption gate reads ``speaking`` and may ``pause()``
+the sink at once when the user starts talking over the agent, then ``resume()`` it if
+that was a false interruption. :class:`Timeline` maps clock time to the conversation's
+media time, so sinks can place the agent's audio beside the user's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import msgspec
+
+from graphflow.timebase import SECOND
+
+
+class PlayoutEvent(msgspec.Struct, frozen=True):
+    """A reply ``"started"`` or ``"finished"`` being heard, or playout was ``"paused"``/``"resumed"``."""
+
+    kind: str
+    reply_id: str
+    generation: int
+    at: int
+    media_at: int
+    heard: str = ""
+    interrupted: bool = False
+
+
+class Timeline:
+    """The clock time at which the conversation's media time 0 happened."""
+
+    def __init__(self) -> None:
+        self.base: int | None = None
+
+    def start(self, clock_now: int) -> None:
+        """Media time 0 is ``clock_now`` (set once, by the source)."""
+        if self.base is None:
+            self.base = clock_now
+
+    def media(self, clock_time: int) -> int:
+        """Media time of ``clock_time`` (0 before the source started)."""
+        return clock_time - self.base if self.base is not None else 0
+
+
+class Playout:
+    """Playout state of one session: speaking or not, paused or not, and who listens."""
+
+    def __init__(self, timeline: Timeline | None = None) -> None:
+        self.timeline = timeline or Timeline()
+        self.speaking = False
+        self.reply_id = ""
+        self.generation = 0
+        self.paused = False
+        self.listeners: list[Callable[[PlayoutEvent], None]] = []
+        self._waiter: asyncio.Future[bool] | None = None
+        self._resumed: asyncio.Event | None = None
+
+    # ------------------------------------------------------------ sink side
+    def started(self, reply_id: str, generation: int, at: int) -> None:
+        """The first sample of ``reply_id`` is being played at clock time ``at``."""
+        self.speaking, self.reply_id, self.generation = True, reply_id, generation
+        self._tell(PlayoutEvent("started", reply_id, generation, at, self.timeline.media(at)))
+
+    def finished(self, reply_id: str, generation: int, at: int, heard: str, interrupted: bool) -> None:
+        """``reply_id`` stopped being heard at ``at``; ``heard`` is what was played of it."""
+        if reply_id == self.reply_id:
+            self.speaking = False
+        self._tell(
+            PlayoutEvent("finished", reply_id, generation, at, self.timeline.media(at), heard, interrupted)
+        )
+
+    async def play_until(self, t: int) -> bool:
+        """Wait until clock time ``t`` while audio plays; False if paused before then."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiter = waiter
+        handle = loop.call_at(t / SECOND, _resolve, waiter, True)
+        try:
+            return await waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    async def wait_unpaused(self) -> None:
+        """Return once playout is not paused."""
+        while self.paused:
+            if self._resumed is None:
+                self._resumed = asyncio.Event()
+            await self._resumed.wait()
+
+    # ------------------------------------------------------------ gate side
+    def pause(self, at: int = 0) -> None:
+        """Stop playing now (the sink keeps the rest of its audio)."""
+        if self.paused:
+            return
+        self.paused = True
+        if self._waiter is not None:
+            _resolve(self._waiter, False)
+        self._tell(PlayoutEvent("paused", self.reply_id, self.generation, at, self.timeline.media(at)))
+
+    def resume(self, at: int = 0) -> None:
+        """Carry on playing where the sink stopped."""
+        if not self.paused:
+            return
+        self.paused = False
+        if self._resumed is not None:
+            self._resumed.set()
+            self._resumed = None
+        self._tell(PlayoutEvent("resumed", self.reply_id, self.generation, at, self.timeline.media(at)))
+
+    def _tell(self, event: PlayoutEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)

@@ -1,0 +1,288 @@
+"""AgentSession: a compiled voice graph plus the conversation it is having.
+
+The session runs the graph, watches it through taps and playout events, and keeps the
+conversation: the chat history (what the user said; what the agent actually got to say
+before an interruption), a transcript with times on the input's timeline, per-turn
+metrics and a stream of events that a program can subscribe to or iterate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from graphflow.agent.agent import Agent
+from graphflow.agent.chat import ChatContext
+from graphflow.agent.events import (
+    AgentPaused,
+    AgentResumed,
+    AgentStartedSpeaking,
+    AgentStoppedSpeaking,
+    SessionError,
+    SessionEvent,
+    TurnEnded,
+    TurnMetrics,
+    UserStartedSpeaking,
+    UserStoppedSpeaking,
+    UserTranscript,
+)
+from graphflow.agent.playout import Playout, PlayoutEvent
+from graphflow.compiler.plan import CompiledGraph
+from graphflow.frames import (
+    EndOfTurn,
+    Frame,
+    ReplyDelta,
+    SpeechAudio,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+)
+from graphflow.graph import Graph
+from graphflow.runtime.clock import Clock, RealtimeClock
+from graphflow.runtime.events import NodeIssue, RunEvent, RunFinished
+from graphflow.runtime.runner import GraphRunner
+from graphflow.runtime.wiring import RunOptions
+from graphflow.timebase import MS
+
+EVENT_BACKLOG = 1024
+"""Events kept for a slow ``events()`` reader before the oldest are dropped."""
+
+
+class Utterance(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of the conversation, times in seconds on the input's timeline."""
+
+    role: str
+    text: str
+    start: float
+    end: float
+    interrupted: bool = False
+
+
+@dataclass
+class _Exchange:
+    """Timing marks of one user turn and the reply to it (clock ns)."""
+
+    speech_end: int = 0
+    final_at: int | None = None
+    turn_at: int | None = None
+    first_token: int | None = None
+    first_audio: int | None = None
+    reply_id: str = ""
+    replies: list[str] = field(default_factory=list)
+
+
+class AgentSession:
+    """Runs a voice graph and keeps the conversation (history, transcript, events, metrics)."""
+
+    def __init__(
+        self, graph: Graph, *, playout: Playout, chat: ChatContext, agent: Agent | None = None
+    ) -> None:
+        self.graph = graph
+        self.playout = playout
+        self.chat = chat
+        self.agent = agent or Agent()
+        self.transcript: list[Utterance] = []
+        self.events: list[SessionEvent] = []
+        self.metrics: list[TurnMetrics] = []
+        self.errors: list[SessionError] = []
+        self._subscribers: list[Callable[[SessionEvent], None]] = []
+        self._streams: list[asyncio.Queue[SessionEvent | None]] = []
+        self._user_start: int | None = None
+        self._exchange = _Exchange()
+        self._by_reply: dict[str, _Exchange] = {}
+        self._agent_start: dict[str, int] = {}
+        self._pending: _Exchange | None = None
+        self.runner: GraphRunner | None = None
+        playout.listeners.append(self._on_playout)
+
+    # ---------------------------------------------------------------- running
+    def compile(self) -> CompiledGraph:
+        """The session's compiled graph (so ``graphflow render`` can draw a session)."""
+        return self.graph.compile()
+
+    async def run(self, clock: Clock | None = None, *, trace: bool = False) -> None:
+        """Run the conversation until the input ends."""
+        self.runner = self.compile().runner(
+            RunOptions(clock=clock or RealtimeClock(), trace=trace, observers=(self,))
+        )
+        try:
+            await self.runner.run()
+        finally:
+            for stream in self._streams:
+                _offer(stream, None)
+
+    def stop(self) -> None:
+        """End the conversation: stop the input and let what is in flight finish."""
+        if self.runner is not None:
+            self.runner.stop()
+
+    def subscribe(self, callback: Callable[[SessionEvent], None]) -> None:
+        """Call ``callback`` with every event from now on."""
+        self._subscribers.append(callback)
+
+    async def stream(self) -> AsyncIterator[SessionEvent]:
+        """Iterate over events as they happen (until the session ends)."""
+        queue: asyncio.Queue[SessionEvent | None] = asyncio.Queue(EVENT_BACKLOG)
+        self._streams.append(queue)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            self._streams.remove(queue)
+
+    # ------------------------------------------------------------- observing
+    def see(self, frame: Frame) -> None:
+        """Called by the graph's taps for the frames the session follows."""
+        now = self.now()
+        if isinstance(frame, SpeechStarted):
+            if self._user_start is None:
+                self._user_start = frame.pts
+            self._emit(UserStartedSpeaking(at=now, media=frame.pts))
+        elif isinstance(frame, SpeechStopped):
+            self._exchange.speech_end = frame.pts
+            self._emit(UserStoppedSpeaking(at=now, media=frame.pts))
+        elif isinstance(frame, Transcript):
+            if frame.final:
+                self._exchange.final_at = frame.created
+            self._emit(
+                UserTranscript(
+                    at=now,
+                    media=frame.end,
+                    text=frame.text,
+                    final=frame.final,
+                    start=frame.start,
+                    end=frame.end,
+                )
+            )
+        elif isinstance(frame, EndOfTurn):
+            self._end_turn(frame, now)
+        elif isinstance(frame, ReplyDelta):
+            exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
+            if exchange.first_token is None:
+                exchange.first_token = frame.created
+        elif isinstance(frame, SpeechAudio):
+            exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
+            if exchange.first_audio is None:
+                exchange.first_audio = frame.created
+
+    def on_event(self, event: RunEvent) -> None:
+        """Run events: node issues and failures become session errors."""
+        if isinstance(event, NodeIssue):
+            error = SessionError(
+                at=event.at,
+                node=event.node,
+                code=event.code,
+                message=event.message,
+                retryable=event.retryable,
+            )
+            self.errors.append(error)
+            self._emit(error)
+        elif isinstance(event, RunFinished) and event.error:
+            error = SessionError(at=event.at, node="", code="session.failed", message=event.error, fatal=True)
+            self.errors.append(error)
+            self._emit(error)
+
+    def now(self) -> int:
+        """The session's clock time (0 before it runs)."""
+        rt = self.runner.state if self.runner is not None and self.runner._rt is not None else None
+        return rt.clock.now() if rt is not None else 0
+
+    # ---------------------------------------------------------------- helpers
+    def _end_turn(self, turn: EndOfTurn, now: int) -> None:
+        exchange = self._exchange
+        exchange.speech_end = turn.speech_end
+        exchange.turn_at = turn.created
+        start = self._user_start if self._user_start is not None else turn.speech_end
+        self.transcript.append(
+            Utterance(role="user", text=turn.text, start=start / 1e9, end=turn.speech_end / 1e9)
+        )
+        self._user_start = None
+        self._emit(
+            TurnEnded(
+                at=now,
+                media=turn.speech_end,
+                text=turn.text,
+                reason=turn.reason,
+                probability=turn.probability,
+            )
+        )
+        self._exchange = _Exchange()
+        self._pending = exchange
+
+    def _claim(self, reply_id: str) -> _Exchange:
+        exchange = self._pending or _Exchange()
+        self._pending = None
+        exchange.reply_id = reply_id
+        self._by_reply[reply_id] = exchange
+        return exchange
+
+    def _on_playout(self, event: PlayoutEvent) -> None:
+        if event.kind == "started":
+            self._agent_start[event.reply_id] = event.media_at
+            self._emit(AgentStartedSpeaking(at=event.at, media=event.media_at, reply_id=event.reply_id))
+            self._metrics(event)
+        elif event.kind == "finished":
+            start = self._agent_start.pop(event.reply_id, event.media_at)
+            self.transcript.append(
+                Utterance(
+                    role="agent",
+                    text=event.heard,
+                    start=start / 1e9,
+                    end=event.media_at / 1e9,
+                    interrupted=event.interrupted,
+                )
+            )
+            if event.heard:
+                self.chat.add("assistant", event.heard, interrupted=event.interrupted, at=event.at)
+            self._emit(
+                AgentStoppedSpeaking(
+                    at=event.at,
+                    media=event.media_at,
+                    reply_id=event.reply_id,
+                    heard=event.heard,
+                    interrupted=event.interrupted,
+                )
+            )
+        elif event.kind == "paused":
+            self._emit(AgentPaused(at=event.at, media=event.media_at))
+        elif event.kind == "resumed":
+            self._emit(AgentResumed(at=event.at, media=event.media_at))
+
+    def _metrics(self, started: PlayoutEvent) -> None:
+        exchange = self._by_reply.get(started.reply_id)
+        base = self.playout.timeline.base
+        if exchange is None or base is None:
+            return
+        end_clock = base + exchange.speech_end
+
+        def ms(a: int | None, b: int | None) -> float | None:
+            return None if a is None or b is None else (a - b) / MS
+
+        metrics = TurnMetrics(
+            at=started.at,
+            media=started.media_at,
+            reply_id=started.reply_id,
+            end_of_turn_ms=ms(exchange.turn_at, end_clock),
+            transcript_ms=ms(exchange.final_at, end_clock),
+            llm_ttft_ms=ms(exchange.first_token, exchange.turn_at),
+            tts_ttfb_ms=ms(exchange.first_audio, exchange.first_token),
+            voice_to_voice_ms=ms(started.media_at, exchange.speech_end),
+        )
+        self.metrics.append(metrics)
+        self._emit(metrics)
+
+    def _emit(self, event: SessionEvent) -> None:
+        self.events.append(event)
+        for callback in self._subscribers:
+            callback(event)
+        for stream in self._streams:
+            _offer(stream, event)
+
+
+def _offer(queue: asyncio.Queue[SessionEvent | None], event: SessionEvent | None) -> None:
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(event)

@@ -1,0 +1,108 @@
+"""``graphflow run TARGET --input in.wav``: talk to a recording, print the conversation and timings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from graphflow.agent.events import AgentStoppedSpeaking, SessionError, SessionEvent, TurnEnded
+from graphflow.agent.session import AgentSession
+from graphflow.errors import ConfigError
+from graphflow.loading import load_object
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``run`` sub-command."""
+    parser = commands.add_parser(
+        "run",
+        help="run a voice graph on an audio file",
+        description="Run TARGET's build_session() on an audio file: the agent listens to the recording "
+        "at real-time pace and answers; prints the conversation and per-turn timings.",
+    )
+    parser.add_argument("target", help="file.py or module with build_session() (e.g. graphs/voice_agent.py)")
+    parser.add_argument(
+        "--input", "-i", required=True, help="audio file to listen to (any format FFmpeg reads)"
+    )
+    parser.add_argument(
+        "--output", "-o", default="", help="write the conversation here (WAV: you left, agent right)"
+    )
+    parser.add_argument("--transcript", "-t", type=Path, help="write one JSON object per utterance here")
+    parser.add_argument("--fast", action="store_true", help="feed audio as fast as possible (virtual clock)")
+    parser.add_argument("--stt", help="speech-to-text provider (whisper, moonshine, openai)")
+    parser.add_argument("--tts", help="text-to-speech provider (piper, espeak, openai)")
+    parser.add_argument("--llm", help="language model (local, openai)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the session, run it, print and write what happened."""
+    location = args.target.partition(":")[0]
+    factory = load_object(f"{location}:build_session")
+    options_type = _options_type(location)
+    changes: dict[str, Any] = {"input": args.input, "output": args.output}
+    for key in ("stt", "tts", "llm"):
+        if getattr(args, key):
+            changes[key] = getattr(args, key)
+    options = msgspec.structs.replace(options_type(), **changes)
+    session: AgentSession = factory(options)
+    session.subscribe(_print_event)
+    if args.fast:
+        from graphflow.runtime.clock import VirtualClock
+
+        clock = VirtualClock()
+        clock.run(session.run(clock))
+    else:
+        asyncio.run(session.run())
+    _print_summary(session)
+    if args.transcript:
+        args.transcript.parent.mkdir(parents=True, exist_ok=True)
+        with args.transcript.open("w") as out:
+            for utterance in sorted(session.transcript, key=lambda u: u.start):
+                out.write(json.dumps(msgspec.to_builtins(utterance)) + "\n")
+        print(f"wrote {args.transcript}", file=sys.stderr)
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 1 if any(e.fatal for e in session.errors) else 0
+
+
+def _options_type(location: str) -> type[msgspec.Struct]:
+    options = load_object(f"{location}:VoiceAgentOptions")
+    if not (isinstance(options, (msgspec.Struct, type))):
+        raise ConfigError(f"{location} has no VoiceAgentOptions")
+    return options if isinstance(options, type) else type(options)
+
+
+def _print_event(event: SessionEvent) -> None:
+    t = f"{event.media / 1e9:7.2f}s"
+    if isinstance(event, TurnEnded):
+        print(f"{t}  user : {event.text}   [turn: {event.reason}, p={event.probability:.2f}]", flush=True)
+    elif isinstance(event, AgentStoppedSpeaking):
+        cut = "  [interrupted]" if event.interrupted else ""
+        print(f"{t}  agent: {event.heard}{cut}", flush=True)
+    elif isinstance(event, SessionError):
+        print(f"{t}  error in {event.node or 'session'}: [{event.code}] {event.message}", flush=True)
+
+
+def _print_summary(session: AgentSession) -> None:
+    if not session.metrics:
+        print("no exchanges")
+        return
+    print("\nper-turn timings (ms)")
+    print(
+        f"{'reply':<8} {'end of turn':>12} {'transcript':>11} {'LLM TTFT':>9} {'TTS TTFB':>9} {'voice-to-voice':>15}"
+    )
+    for m in session.metrics:
+        print(
+            f"{m.reply_id:<8} {_ms(m.end_of_turn_ms):>12} {_ms(m.transcript_ms):>11} {_ms(m.llm_ttft_ms):>9} "
+            f"{_ms(m.tts_ttfb_ms):>9} {_ms(m.voice_to_voice_ms):>15}"
+        )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"

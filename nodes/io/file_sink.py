@@ -1,0 +1,183 @@
+"""File sink: plays the agent's speech in real time onto the conversation's timeline, then writes a WAV.
+
+It behaves like a loudspeaker: each frame takes its duration to play, so a barge-in
+cuts the reply where the listener would have stopped hearing it, and the report says
+exactly which words were heard. Audio is placed at the media time it was played
+(silence where the agent is quiet), so the output can be listened to beside the input;
+with the input connected to ``reference`` the file is stereo: user left, agent right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from graphflow.agent.playout import Playout
+from graphflow.frames import AudioFrame, SpeechAudio
+from graphflow.frames.agent import heard_prefix
+from graphflow.node import Node
+from graphflow.ports import Input
+from graphflow.runtime.cancellation import CancelInfo
+from graphflow.timebase import ns_to_samples, samples_to_ns
+
+
+class FileSinkOptions(msgspec.Struct, frozen=True):
+    """Where to write, at what rate; ``path=""`` plays without writing a file."""
+
+    path: str = ""
+    rate: int = 16000
+
+
+class HeardReply:
+    """What of one reply has been played so far."""
+
+    def __init__(self, reply_id: str, generation: int) -> None:
+        self.reply_id = reply_id
+        self.generation = generation
+        self.segments: dict[int, str] = {}
+        self.partial: tuple[int, str] = (-1, "")
+
+    def heard(self) -> str:
+        """The heard text: whole segments plus the heard words of the one cut short."""
+        parts = dict(self.segments)
+        index, text = self.partial
+        if text and index not in parts:
+            parts[index] = text
+        return " ".join(parts[i] for i in sorted(parts) if parts[i])
+
+
+class FileSink(Node):
+    """Plays ``SpeechAudio`` at real-time pace and writes the conversation to a WAV file."""
+
+    Options = FileSinkOptions
+    options: FileSinkOptions
+    inp = Input(SpeechAudio)
+    reference = Input(AudioFrame, required=False, handler="on_reference")
+
+    def __init__(
+        self,
+        options: FileSinkOptions | None = None,
+        *,
+        name: str | None = None,
+        playout: Playout | None = None,
+    ) -> None:
+        super().__init__(options, name=name)
+        self.playout = playout or Playout()
+        self.cursor = 0
+        self.reply: HeardReply | None = None
+        self.agent: list[tuple[int, AudioFrame]] = []
+        self.user: list[AudioFrame] = []
+        self.replies: list[HeardReply] = []
+
+    async def on_frame(self, frame: SpeechAudio) -> None:
+        """Play ``frame`` (pausable, cancellable) and record what was played."""
+        playout = self.playout
+        if self.reply is None or self.reply.reply_id != frame.reply_id:
+            self._finish_reply(interrupted=False)
+            self.reply = HeardReply(frame.reply_id, frame.generation)
+            self.replies.append(self.reply)
+            await playout.wait_unpaused()
+            self.cursor = max(self.cursor, self.now())
+            playout.started(frame.reply_id, frame.generation, self.cursor)
+        n = frame.samples_per_channel
+        done = 0
+        while done < n:
+            await playout.wait_unpaused()
+            start = max(self.cursor, self.now())
+            end = start + samples_to_ns(n - done, frame.rate)
+            try:
+                completed = await playout.play_until(end)
+            except asyncio.CancelledError:
+                self._played(frame, done, done + ns_to_samples(self.now() - start, frame.rate), start)
+                raise
+            upto = n if completed else done + min(n - done, ns_to_samples(self.now() - start, frame.rate))
+            self._played(frame, done, upto, start)
+            self.cursor = end if completed else self.now()
+            done = upto
+        if frame.last:
+            self._finish_reply(interrupted=False)
+
+    def on_reference(self, frame: AudioFrame) -> None:
+        """Keep the user's audio for the left channel of a stereo output."""
+        self.user.append(frame)
+
+    def on_cancel(self, info: CancelInfo) -> object:
+        """Report what had been heard of the interrupted reply."""
+        reply = self.reply
+        if reply is None:
+            return None
+        heard = reply.heard()
+        self._finish_reply(interrupted=True)
+        return {"reply_id": reply.reply_id, "heard": heard}
+
+    async def close(self) -> None:
+        """Write the WAV file, if a path was given."""
+        self._finish_reply(interrupted=True)
+        if self.options.path:
+            await asyncio.to_thread(self._write, Path(self.options.path))
+
+    # ------------------------------------------------------------------ helpers
+    def _played(self, frame: SpeechAudio, first: int, upto: int, start: int) -> None:
+        upto = max(first, min(upto, frame.samples_per_channel))
+        if upto == first:
+            return
+        media = self.playout.timeline.media(start)
+        chunk = frame.samples[first:upto]
+        self.agent.append((media, AudioFrame(samples=chunk, rate=frame.rate, pts=media)))
+        reply = self.reply
+        if reply is not None:
+            if frame.offset + upto >= frame.total:
+                reply.segments[frame.segment] = frame.text
+            else:
+                fraction = (frame.offset + upto) / frame.total if frame.total else 0.0
+                reply.partial = (frame.segment, heard_prefix(frame.text, fraction))
+
+    def _finish_reply(self, *, interrupted: bool) -> None:
+        reply, self.reply = self.reply, None
+        if reply is not None:
+            at = self.now() if self._rt is not None else self.cursor
+            self.playout.finished(reply.reply_id, reply.generation, at, reply.heard(), interrupted)
+
+    def _write(self, path: Path) -> None:
+        import soxr
+
+        rate = self.options.rate
+        user = _concat_mono(self.user, rate)
+        end = max([len(user)] + [ns_to_samples(m, rate) + _len_at(f, rate) for m, f in self.agent])
+        agent = np.zeros(end, np.float32)
+        for media, frame in self.agent:
+            samples = frame.samples[:, 0].astype(np.float32) / 32768.0
+            if frame.rate != rate:
+                samples = soxr.resample(samples, frame.rate, rate)
+            at = ns_to_samples(media, rate)
+            agent[at : at + len(samples)] += samples[: max(0, end - at)]
+        channels = [agent] if not self.user else [np.pad(user, (0, end - len(user))), agent]
+        pcm = np.clip(np.stack(channels, axis=1) * 32768.0, -32768, 32767).astype("<i2")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(len(channels))
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(pcm.tobytes())
+
+
+def _len_at(frame: AudioFrame, rate: int) -> int:
+    return frame.samples_per_channel * rate // frame.rate + 1
+
+
+def _concat_mono(frames: list[AudioFrame], rate: int) -> np.ndarray:
+    import soxr
+
+    if not frames:
+        return np.zeros(0, np.float32)
+    mono = np.concatenate([f.samples.astype(np.float32).mean(axis=1) for f in frames])
+    if frames[0].samples.dtype == np.int16:
+        mono /= 32768.0
+    if frames[0].rate != rate:
+        mono = soxr.resample(mono, frames[0].rate, rate)
+    start = ns_to_samples(frames[0].pts, rate)
+    return np.concatenate([np.zeros(start, np.float32), mono]).astype(np.float32)

@@ -1,0 +1,90 @@
+"""The offline default "language model": a deterministic responder with realistic timing.
+
+No chat-capable model weights can be had offline here, so this node does not pretend to
+be one: it answers from a few rules over the user's words (greetings, names, questions,
+the weather, the time, thanks) so a conversation sounds sensible, and it streams its
+reply with a configurable time to first token and token rate, so latency benchmarks can
+model a real LLM. Point the graph at an OpenAI-compatible endpoint for real answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from graphflow.agent.chat import ChatContext
+from graphflow.nodes.llm.base import Chunk, LLMNode
+from graphflow.timebase import MS, SECOND
+
+
+class LocalResponderOptions(msgspec.Struct, frozen=True):
+    """Time to first token, tokens per second after it, and the agent's name."""
+
+    ttft_ms: float = 200.0
+    tokens_per_second: float = 40.0
+    agent_name: str = "Graphflow"
+
+
+_NAME = re.compile(r"\b(?:my name is|call me|i am|i'm)\s+([a-z][a-z'-]+)", re.IGNORECASE)
+_NOT_NAMES = {"not", "glad", "sorry", "fine", "good", "here", "going", "just", "so", "a", "the", "in"}
+
+
+def respond(text: str, agent_name: str = "Graphflow") -> str:
+    """The responder's answer to ``text`` (pure function of the words)."""
+    said = " ".join(text.split())
+    low = said.lower()
+    words = set(re.findall(r"[a-z']+", low))
+    if not words:
+        return "Sorry, I didn't catch that. Could you say it again?"
+    match = _NAME.search(said)
+    if match and match.group(1).lower() not in _NOT_NAMES:
+        return f"Nice to meet you, {match.group(1).capitalize()}. How can I help you today?"
+    if words & {"hello", "hi", "hey"} or "good morning" in low or "good evening" in low:
+        return f"Hello! I'm {agent_name}. How can I help you today?"
+    if "weather" in words:
+        return "I can't look outside from here, but I hope the weather is kind to you today."
+    if "time" in words and said.endswith("?"):
+        return "I don't have a clock in this demo, but your device can tell you the time."
+    if words & {"thanks", "thank"}:
+        return "You're welcome. Is there anything else I can do for you?"
+    if words & {"bye", "goodbye"}:
+        return "Goodbye, and have a lovely day."
+    short = said if len(said) <= 80 else said[:77].rsplit(" ", 1)[0] + "..."
+    short = short.rstrip(".?!")
+    if said.endswith("?"):
+        return f"That's a good question. You asked: {short}? Let me think about that."
+    return f"I heard you say: {short}. Tell me more."
+
+
+def tokens(text: str) -> list[str]:
+    """``text`` cut into word-sized tokens that join back to it."""
+    return re.findall(r"\S+\s*", text)
+
+
+class LocalResponder(LLMNode):
+    """Rule-based replies streamed with the configured time to first token and token rate."""
+
+    Options = LocalResponderOptions
+    options: LocalResponderOptions
+
+    def __init__(
+        self,
+        options: LocalResponderOptions | None = None,
+        *,
+        name: str | None = None,
+        chat: ChatContext | None = None,
+    ) -> None:
+        super().__init__(options or LocalResponderOptions(), name=name, chat=chat)
+
+    async def stream(self, chat: ChatContext) -> AsyncIterator[Chunk]:
+        """Wait the time to first token, then emit one token per 1/rate seconds."""
+        user = chat.last("user")
+        reply = respond(user.content if user else "", self.options.agent_name)
+        start = self.now()
+        first = start + round(self.options.ttft_ms * MS)
+        gap = round(SECOND / self.options.tokens_per_second) if self.options.tokens_per_second > 0 else 0
+        for i, token in enumerate(tokens(reply)):
+            await self.clock.sleep_until(first + i * gap)
+            yield Chunk(token)
