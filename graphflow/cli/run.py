@@ -94,9 +94,8 @@ def _print_summary(session: AgentSession) -> None:
         print("no exchanges")
         return
     print("\nper-turn timings (ms)")
-    print(
-        f"{'reply':<8} {'end of turn':>12} {'transcript':>11} {'LLM TTFT':>9} {'TTS TTFB':>9} {'voice-to-voice':>15}"
-    )
+    header = ("reply", "end of turn", "transcript", "LLM TTFT", "TTS TTFB", "voice-to-voice")
+    print(f"{header[0]:<8} {header[1]:>12} {header[2]:>11} {header[3]:>9} {header[4]:>9} {header[5]:>15}")
     for m in session.metrics:
         print(
             f"{m.reply_id:<8} {_ms(m.end_of_turn_ms):>12} {_ms(m.transcript_ms):>11} {_ms(m.llm_ttft_ms):>9} "

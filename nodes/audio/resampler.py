@@ -86,7 +86,7 @@ class Resampler(Node):
     def _resample(self, samples: np.ndarray, last: bool) -> np.ndarray:
         stream = self._stream
         assert stream is not None
-        out = np.asarray(stream.resample_chunk(samples, last=last))  # type: ignore[attr-defined]
+        out: np.ndarray = np.asarray(stream.resample_chunk(samples, last=last))  # type: ignore[attr-defined]
         return out.reshape(-1, self.options.channels)
 
     def _emit(self, samples: np.ndarray, source: AudioFrame | None) -> None:
@@ -117,7 +117,7 @@ def _channels(samples: np.ndarray, channels: int) -> np.ndarray:
     if have == channels:
         return samples
     if channels == 1:
-        mixed = samples.astype(np.float32).mean(axis=1, keepdims=True)
+        mixed: np.ndarray = samples.astype(np.float32).mean(axis=1, keepdims=True)
         return mixed.astype(samples.dtype) if samples.dtype == np.int16 else mixed
     return np.repeat(samples[:, :1], channels, axis=1)
 
