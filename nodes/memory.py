@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import msgspec
 
 from graphflow.frames import Frame
+from graphflow.frames.types import FrameType
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 
@@ -30,10 +31,11 @@ class FrameSource(Node):
         options: FrameSourceOptions | None = None,
         *,
         name: str | None = None,
+        frame_type: FrameType | None = None,
     ) -> None:
         super().__init__(options, name=name)
         self.frames = list(frames)
-        self.out.frame_type = _common_type(self.frames)
+        self.out.frame_type = frame_type or _common_type(self.frames)
 
     async def run(self) -> None:
         """Send every frame, paced by ``pts`` if asked."""

@@ -76,8 +76,10 @@ class VirtualClock:
                 asyncio.set_event_loop(None)
                 loop.close()
 
-    def _jump(self, seconds: float) -> None:
-        self._now = math.ceil(self._now + seconds * SECOND)
+    def _jump_to(self, when: float | None, timeout: float) -> None:
+        """Move to the next timer's time, to the nanosecond (timers hold float seconds)."""
+        target = round(when * SECOND) if when is not None else math.ceil(self._now + timeout * SECOND)
+        self._now = max(self._now, target)
 
 
 class _VirtualSelector(selectors.BaseSelector):
@@ -94,7 +96,7 @@ class _VirtualSelector(selectors.BaseSelector):
         if timeout is None or self._loop.threads_busy:
             # Nothing is due on the clock, or real work runs in a thread: wait for real I/O.
             return self._real.select(None if timeout is None else max(timeout, 0.05))
-        self._loop.clock._jump(timeout)
+        self._loop.clock._jump_to(self._loop.next_timer(), timeout)
         return []
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -126,6 +128,11 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self.clock._now / SECOND
+
+    def next_timer(self) -> float | None:
+        """When the earliest scheduled callback is due (loop time), if any."""
+        scheduled = getattr(self, "_scheduled", None)
+        return scheduled[0].when() if scheduled else None
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., T], *args: Any

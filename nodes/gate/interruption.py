@@ -19,6 +19,7 @@ from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.frames import AudioFrame, SpeechAudio, SpeechStarted, SpeechStopped, Transcript, VADEvent
 from graphflow.node import Node
 from graphflow.ports import Input, Output
+from graphflow.runtime.cancellation import CancelHandle
 from graphflow.timebase import MS
 
 
@@ -137,7 +138,12 @@ class InterruptionGate(Node):
         self.candidate = None
         self.interruptions += 1
         self.queued.clear()
-        self.cancel("barge-in")
+        handle = self.cancel("barge-in")
+        self.spawn(self._resume_after(handle), "resume")
+
+    async def _resume_after(self, handle: CancelHandle) -> None:
+        """Resume playout for what comes next once the sink has reported what was heard."""
+        await handle
         self.playout.resume(self.now())
 
     # ----------------------------------------------------------------- helpers

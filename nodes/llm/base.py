@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 
@@ -57,22 +58,23 @@ class LLMNode(Node):
         started = self.now()
         error = ""
         try:
-            async for chunk in self.stream(self.chat):
-                if chunk.tool_call is not None:
-                    calls.append(chunk.tool_call)
-                if chunk.text:
+            async with contextlib.aclosing(self.stream(self.chat)) as chunks:
+                async for chunk in chunks:
+                    if chunk.tool_call is not None:
+                        calls.append(chunk.tool_call)
+                    if not chunk.text:
+                        continue
                     if not parts:
                         self.first_token.add(self.now() - started)
                     parts.append(chunk.text)
-                    await self.out.send(
-                        ReplyDelta(
-                            text=chunk.text,
-                            reply_id=reply_id,
-                            pts=turn.pts,
-                            created=self.now(),
-                            generation=turn.generation,
-                        )
+                    delta = ReplyDelta(
+                        text=chunk.text,
+                        reply_id=reply_id,
+                        pts=turn.pts,
+                        created=self.now(),
+                        generation=turn.generation,
                     )
+                    await self.out.send(delta)
         except ProviderError as exc:
             self.report(exc)
             error = str(exc)

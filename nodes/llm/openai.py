@@ -8,6 +8,7 @@ message for a malformed stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
@@ -96,9 +97,10 @@ class OpenAIChat(LLMNode):
                         retryable=response.status_code >= 500 or response.status_code == 429,
                     )
                 calls: dict[int, dict[str, str]] = {}
-                async for line in response.aiter_lines():
-                    for chunk in _parse_line(line, calls):
-                        yield chunk
+                async with contextlib.aclosing(response.aiter_lines()) as lines:
+                    async for line in lines:
+                        for chunk in _parse_line(line, calls):
+                            yield chunk
                 for call in _finish_calls(calls):
                     yield Chunk(tool_call=call)
         except httpx.TimeoutException as exc:
