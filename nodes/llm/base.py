@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from graphflow.agent.chat import ChatContext
 from graphflow.errors import ProviderError
@@ -43,7 +43,7 @@ class LLMNode(Node):
         self._ids = itertools.count(1)
         self.first_token = LatencyStats(keep=10_000)
 
-    def stream(self, chat: ChatContext) -> AsyncIterator[Chunk]:
+    def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
         """Stream the reply to the conversation in ``chat`` (provider-specific)."""
         raise NotImplementedError
 

@@ -10,7 +10,7 @@ model a real LLM. Point the graph at an OpenAI-compatible endpoint for real answ
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import msgspec
 
@@ -78,7 +78,7 @@ class LocalResponder(LLMNode):
     ) -> None:
         super().__init__(options or LocalResponderOptions(), name=name, chat=chat)
 
-    async def stream(self, chat: ChatContext) -> AsyncIterator[Chunk]:
+    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
         """Wait the time to first token, then emit one token per 1/rate seconds."""
         user = chat.last("user")
         reply = respond(user.content if user else "", self.options.agent_name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import msgspec
@@ -73,7 +73,7 @@ class OpenAIChat(LLMNode):
         if self._client is not None:
             await self._client.aclose()
 
-    async def stream(self, chat: ChatContext) -> AsyncIterator[Chunk]:
+    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
         """POST the conversation with ``stream: true`` and yield text and tool calls."""
         import httpx
 
