@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from graphflow.frames import Frame
+from graphflow.frames import AudioFrame, Frame
 from graphflow.frames.types import FrameType
 from graphflow.node import Node
 from graphflow.ports import Input, Output
@@ -36,6 +36,9 @@ class FrameSource(Node):
         super().__init__(options, name=name)
         self.frames = list(frames)
         self.out.frame_type = frame_type or _common_type(self.frames)
+        formats = {f.format for f in self.frames if isinstance(f, AudioFrame)}
+        if len(formats) == 1 and all(isinstance(f, AudioFrame) for f in self.frames):
+            self.out.format = formats.pop()
 
     async def run(self) -> None:
         """Send every frame, paced by ``pts`` if asked."""

@@ -36,6 +36,15 @@ def _received(types: list[FrameType], fallback: FrameType) -> FrameType:
     return union([m for t in types for m in members(t)])
 
 
+def _narrow(declared: FrameType, received: FrameType) -> FrameType:
+    """What an output that follows an input carries: the received classes it may pass on,
+    plus its own declared classes that nothing received covers (events it adds itself)."""
+    passed = [m for m in members(received) if accepts(declared, m)]
+    added = [d for d in members(declared) if not any(issubclass(r, d) for r in passed)]
+    kept = passed + added
+    return union(kept) if kept else declared
+
+
 def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
     """Resolve types and formats in topological ``order`` (see the module docstring)."""
     incoming: dict[InputPort[Any], list[Connection]] = defaultdict(list)
@@ -68,9 +77,7 @@ def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
             fmt = oport.format or ANY_AUDIO
             followed = node.inputs.get(oport.follows) if oport.follows else None
             if followed is not None:
-                received = in_types[followed]
-                if accepts(ftype, received):
-                    ftype = received
+                ftype = _narrow(ftype, in_types[followed])
                 fmt = fmt.merged(in_formats[followed])
             out.types[oport] = ftype
             if carries_audio(ftype):

@@ -180,3 +180,24 @@ def test_union_ports_carry_several_kinds_of_frame_in_one_stream() -> None:
 def test_ports_refuse_non_frame_types() -> None:
     with pytest.raises(ConfigError, match="carries Frame subclasses"):
         Input(int)  # type: ignore[type-var]
+
+
+def test_a_following_union_output_keeps_the_events_it_adds() -> None:
+    class Annotate(Node):
+        inp = Input(AudioFrame)
+        out = Output[Frame](AudioFrame | TextFrame, follows="inp")
+
+        def on_frame(self, frame: AudioFrame) -> None:
+            pass
+
+    class AudioOnly(Node):
+        inp = Input(AudioFrame)
+
+        def on_frame(self, frame: AudioFrame) -> None:
+            pass
+
+    tone = ToneSource(name="mic")
+    plan = Graph().chain(tone, Annotate(name="a"), Passthrough(name="p")).compile()
+    assert plan.edges[-1].frame_type == "AudioFrame | TextFrame"
+    found = dict(issues(Graph().chain(ToneSource(name="mic"), Annotate(name="a"), AudioOnly(name="x"))))
+    assert "a.out emits AudioFrame | TextFrame" in found["graph.type_mismatch"]
