@@ -6,10 +6,17 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench render clean
+DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
+DEMO_OUT   ?= out/demo
+
+.PHONY: setup models demo test lint typecheck pytest bench render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
+
+models: setup
+	@echo "==> local models (downloaded once into the cache)"
+	@$(VENV)/bin/graphflow models download
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing graphflow[dev]"
@@ -18,11 +25,12 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install --progress-bar on -e '.[dev]'
 	@touch $(STAMP)
 
-demo: setup
-	@echo "==> rendering the example graph to docs/img/example.svg"
-	@$(VENV)/bin/graphflow render graphs/example.py --format svg -o docs/img/example.svg
-	@echo "==> running the example graph"
-	@$(PY) -m graphflow.graphs.example
+demo: models
+	@echo "==> the voice agent listens to $(DEMO_INPUT) and answers (offline, local models)"
+	@$(VENV)/bin/graphflow run graphs/voice_agent.py --input $(DEMO_INPUT) \
+		--output $(DEMO_OUT)/conversation.wav --transcript $(DEMO_OUT)/transcript.jsonl
+	@$(VENV)/bin/graphflow render graphs/voice_agent.py -o $(DEMO_OUT)/voice_agent.svg
+	@echo "==> listen to $(DEMO_OUT)/conversation.wav (you left, agent right); transcript in $(DEMO_OUT)/transcript.jsonl"
 
 lint: setup
 	@echo "==> ruff"
@@ -33,7 +41,7 @@ typecheck: setup
 	@echo "==> mypy"
 	@$(VENV)/bin/mypy
 
-pytest: setup
+pytest: models
 	@echo "==> pytest"
 	@$(PY) -m pytest
 

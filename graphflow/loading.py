@@ -23,6 +23,12 @@ DEFAULT_FACTORIES = ("build_graph", "graph")
 
 def load_object(target: str) -> Any:
     """The object TARGET names (the factory's result, if it is callable)."""
+    value = load_attribute(target)
+    return value() if callable(value) and not hasattr(value, "compile") else value
+
+
+def load_attribute(target: str) -> Any:
+    """The attribute TARGET names, as it is (not called)."""
     location, _, attr = target.partition(":")
     if location.endswith(".py") or "/" in location or Path(location).is_file():
         module = _import_file(Path(location))
@@ -37,8 +43,7 @@ def load_object(target: str) -> Any:
     names = (attr,) if attr else DEFAULT_FACTORIES
     for name in names:
         if hasattr(module, name):
-            value = getattr(module, name)
-            return value() if callable(value) and not hasattr(value, "compile") else value
+            return getattr(module, name)
     raise ConfigError(
         f"{target!r} has no {' or '.join(repr(n) for n in names)}",
         hint="name the factory explicitly, e.g. file.py:make_graph",

@@ -14,7 +14,7 @@ import msgspec
 from graphflow.agent.events import AgentStoppedSpeaking, SessionError, SessionEvent, TurnEnded
 from graphflow.agent.session import AgentSession
 from graphflow.errors import ConfigError
-from graphflow.loading import load_object
+from graphflow.loading import load_attribute
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Build the session, run it, print and write what happened."""
     location = args.target.partition(":")[0]
-    factory = load_object(f"{location}:build_session")
+    factory = load_attribute(f"{location}:build_session")
     options_type = _options_type(location)
     changes: dict[str, Any] = {"input": args.input, "output": args.output}
     for key in ("stt", "tts", "llm"):
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _options_type(location: str) -> type[msgspec.Struct]:
-    options = load_object(f"{location}:VoiceAgentOptions")
+    options = load_attribute(f"{location}:VoiceAgentOptions")
     if not (isinstance(options, (msgspec.Struct, type))):
         raise ConfigError(f"{location} has no VoiceAgentOptions")
     return options if isinstance(options, type) else type(options)

@@ -60,7 +60,8 @@ def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
                 [out.types.get(c.src, c.src.frame_type) for c in conns], iport.frame_type
             )
             formats = {out.formats[c.src] for c in conns if c.src in out.formats}
-            if len(formats) > 1:
+            followed = any(o.follows == iport.name for o in node.outputs.values())
+            if len(formats) > 1 and followed:
                 out.issues.append(
                     CompileIssue(
                         "graph.format_conflict",

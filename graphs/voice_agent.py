@@ -1,0 +1,176 @@
+"""The voice agent: source → resampler → VAD → STT → turn detector → LLM → TTS → gate → sink.
+
+The interruption gate holds cancellation edges to the LLM, the TTS and the sink: when the
+user barges in, the reply in flight is cancelled, its queued audio flushed, and the
+sink reports exactly what was heard. Taps let the session see voice activity,
+transcripts, turn ends, reply text and synthesized audio as they pass.
+
+``graphflow render graphs/voice_agent.py`` draws it; ``graphflow run graphs/voice_agent.py
+--input in.wav --output out.wav`` talks to a recording. Every stage runs offline on local
+models by default (Silero VAD, Whisper base, Smart Turn, the local responder, Piper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+from graphflow.nodes.turn.detector import TurnDetector, TurnOptions
+
+from graphflow import Graph, Node, Overflow, QueueSpec
+from graphflow.agent.agent import Agent
+from graphflow.agent.chat import ChatContext
+from graphflow.agent.playout import Playout, Timeline
+from graphflow.agent.session import AgentSession
+from graphflow.agent.tap import SessionTap
+from graphflow.errors import ConfigError
+from graphflow.frames import Frame
+from graphflow.models import ModelHub
+from graphflow.nodes.audio.resampler import Resampler, ResamplerOptions
+from graphflow.nodes.gate.interruption import GateOptions, InterruptionGate
+from graphflow.nodes.io.file_sink import FileSink, FileSinkOptions
+from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
+from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
+from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from graphflow.nodes.vad.silero import SileroOptions, SileroVAD
+
+STT_PROVIDERS = ("whisper", "moonshine", "openai")
+"""Speech-to-text choices."""
+TTS_PROVIDERS = ("piper", "espeak", "openai")
+"""Text-to-speech choices."""
+LLM_PROVIDERS = ("local", "openai")
+"""Language-model choices."""
+
+
+class VoiceAgentOptions(msgspec.Struct, frozen=True):
+    """The whole pipeline's settings, grouped by stage."""
+
+    input: str = ""
+    output: str = ""
+    paced: bool = True
+    frame_ms: int = 20
+    tail_silence_ms: int = 3000
+    stt: str = "whisper"
+    tts: str = "piper"
+    llm: str = "local"
+    instructions: str = Agent().instructions
+    vad: SileroOptions = SileroOptions()
+    turn: TurnOptions = TurnOptions()
+    gate: GateOptions = GateOptions()
+    responder: LocalResponderOptions = LocalResponderOptions()
+    openai_llm: OpenAIChatOptions = OpenAIChatOptions()
+
+
+@dataclass
+class VoicePipeline:
+    """The built graph and the session-level objects its nodes share."""
+
+    graph: Graph
+    chat: ChatContext
+    playout: Playout
+    agent: Agent
+    source: FileSource
+    sink: FileSink
+    gate: InterruptionGate
+
+
+def _stt(kind: str, hub: ModelHub) -> Node:
+    if kind == "whisper":
+        from graphflow.nodes.stt.whisper import WhisperSTT
+
+        return WhisperSTT(name="stt", hub=hub)
+    if kind == "moonshine":
+        from graphflow.nodes.stt.moonshine import MoonshineSTT
+
+        return MoonshineSTT(name="stt", hub=hub)
+    if kind == "openai":
+        from graphflow.nodes.stt.openai import OpenAISTT
+
+        return OpenAISTT(name="stt", hub=hub)
+    raise ConfigError(f"unknown stt provider {kind!r}", hint=f"one of {', '.join(STT_PROVIDERS)}")
+
+
+def _tts(kind: str, hub: ModelHub) -> Node:
+    if kind == "piper":
+        from graphflow.nodes.tts.piper import PiperTTS
+
+        return PiperTTS(name="tts", hub=hub)
+    if kind == "espeak":
+        from graphflow.nodes.tts.espeak import EspeakTTS
+
+        return EspeakTTS(name="tts", hub=hub)
+    if kind == "openai":
+        from graphflow.nodes.tts.openai import OpenAITTS
+
+        return OpenAITTS(name="tts", hub=hub)
+    raise ConfigError(f"unknown tts provider {kind!r}", hint=f"one of {', '.join(TTS_PROVIDERS)}")
+
+
+def build_pipeline(
+    options: VoiceAgentOptions | None = None,
+    *,
+    hub: ModelHub | None = None,
+    see: Callable[[Frame], None] | None = None,
+) -> VoicePipeline:
+    """Build the voice-agent graph (fresh nodes); ``see`` receives the tapped frames."""
+    o = options or VoiceAgentOptions()
+    hub = hub or ModelHub()
+    agent = Agent(o.instructions)
+    chat = ChatContext(agent.instructions)
+    timeline = Timeline()
+    playout = Playout(timeline)
+    source = FileSource(
+        FileSourceOptions(o.input, frame_ms=o.frame_ms, paced=o.paced, tail_silence_ms=o.tail_silence_ms),
+        name="source",
+        timeline=timeline,
+    )
+    resampler = Resampler(ResamplerOptions(rate=16000, channels=1), name="resampler")
+    vad = SileroVAD(o.vad, name="vad", hub=hub)
+    stt = _stt(o.stt, hub)
+    turn = TurnDetector(o.turn, name="turn", hub=hub)
+    if o.llm == "local":
+        llm: Node = LocalResponder(o.responder, name="llm", chat=chat)
+    elif o.llm == "openai":
+        llm = OpenAIChat(o.openai_llm, name="llm", chat=chat)
+    else:
+        raise ConfigError(f"unknown llm provider {o.llm!r}", hint=f"one of {', '.join(LLM_PROVIDERS)}")
+    tts = _tts(o.tts, hub)
+    gate = InterruptionGate(o.gate, name="gate", playout=playout)
+    sink = FileSink(FileSinkOptions(path=o.output), name="sink", playout=playout)
+    tap = SessionTap(see or _ignore, name="tap")
+
+    g = Graph("voice_agent")
+    g.chain(source, resampler, vad)
+    g.connect(vad.out, stt.inputs["inp"])
+    g.connect(vad.out, turn.audio)
+    g.connect(vad.out, gate.vad)
+    g.connect(stt.outputs["out"], turn.transcripts)
+    g.connect(stt.outputs["out"], gate.transcripts)
+    g.connect(turn.out, llm.inputs["inp"])
+    g.connect(llm.outputs["out"], tts.inputs["inp"])
+    g.connect(tts.outputs["out"], gate.audio)
+    g.connect(gate.out, sink.inp)
+    g.connect(resampler.out, sink.reference, queue=QueueSpec.frames(256, Overflow.DROP_OLDEST))
+    for port in (vad.out, stt.outputs["out"], turn.out, llm.outputs["out"], tts.outputs["out"]):
+        g.connect(port, tap.inp)
+    g.cancels(gate, llm, tts, sink)
+    return VoicePipeline(g, chat, playout, agent, source, sink, gate)
+
+
+def _ignore(frame: Frame) -> None:
+    pass
+
+
+def build_graph() -> Graph:
+    """The default pipeline's graph (for rendering)."""
+    return build_pipeline().graph
+
+
+def build_session(options: VoiceAgentOptions | None = None, *, hub: ModelHub | None = None) -> AgentSession:
+    """A session around a freshly built pipeline."""
+    holder: list[AgentSession] = []
+    pipeline = build_pipeline(options, hub=hub, see=lambda frame: holder[0].see(frame))
+    session = AgentSession(pipeline.graph, playout=pipeline.playout, chat=pipeline.chat, agent=pipeline.agent)
+    holder.append(session)
+    return session
