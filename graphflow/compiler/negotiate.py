@@ -60,8 +60,8 @@ def negotiate(order: list[Node], connections: list[Connection]) -> Negotiated:
                 [out.types.get(c.src, c.src.frame_type) for c in conns], iport.frame_type
             )
             formats = {out.formats[c.src] for c in conns if c.src in out.formats}
-            followed = any(o.follows == iport.name for o in node.outputs.values())
-            if len(formats) > 1 and followed:
+            passed_on = any(o.follows == iport.name for o in node.outputs.values())
+            if len(formats) > 1 and passed_on:
                 out.issues.append(
                     CompileIssue(
                         "graph.format_conflict",
