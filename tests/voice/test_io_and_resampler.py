@@ -26,6 +26,7 @@ def encode(samples: np.ndarray, rate: int, path: Path, codec: str, layout: str =
     """Write int16 ``samples`` (n, channels) to ``path`` with FFmpeg's ``codec``."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=rate, layout=layout)
+        assert isinstance(stream, av.audio.stream.AudioStream)
         frame = av.AudioFrame.from_ndarray(samples.T.reshape(1, -1).copy(), format="s16", layout=layout)
         frame.rate = rate
         for packet in stream.encode(frame):

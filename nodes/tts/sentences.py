@@ -1,0 +1,419 @@
+"""Streaming sentence splitting and the shared base node of the text-to-speech providers.
+
+The language model streams a reply a few characters at a time; :class:`SentenceTTS`
+cuts that stream into speakable sentences as soon as each is complete
+(:func:`split_sentences`), synthesizes one sentence at a time and sends it as 20 ms
+:class:`~graphflow.frames.agent.SpeechAudio` frames before starting the next, so the
+first audio leaves after the first sentence instead of after the whole reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from graphflow.errors import ConfigError, FrameError, ProviderError
+from graphflow.frames import AudioFormat, SampleFormat
+from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio
+from graphflow.models import ModelHub
+from graphflow.node import Node
+from graphflow.ports import Input, Output
+from graphflow.runtime import CancelInfo
+from graphflow.runtime.stats import LatencyStats
+from graphflow.timebase import samples_to_ns
+
+_ABBREVIATED = (
+    "mr mrs ms dr prof sr jr st mt vs etc vol approx dept inc ltd corp gen capt cmdr sgt lt rev gov sen "
+    "ave blvd rd jan feb mar apr jun jul aug sep sept oct nov dec e.g i.e a.m p.m cf al ca"
+)
+ABBREVIATIONS = frozenset(_ABBREVIATED.split())
+"""Words that end in a period without ending a sentence (lowercase, without the final dot)."""
+
+_OPENERS = "\"'\u201c\u2018([\u00ab"
+_CLOSERS = "\"'\u201d\u2019)]\u00bb"
+_TERMINATORS = ".!?…"
+_CLAUSE = re.compile("[,;:\u2014\u2013](?=\\s)|\\s-\\s")  # , ; : em/en dash, spaced hyphen
+_WORD = re.compile(r"\w")
+_UNSPOKEN = str.maketrans({"*": None, "#": None, "`": None, "~": None, "_": " "})
+
+
+def split_sentences(text: str, *, final: bool = False, max_chars: int = 150) -> tuple[list[str], str]:
+    """Cut ``text`` into complete sentences and the unfinished rest: ``(sentences, rest)``.
+
+    A sentence ends at ``. ! ? …`` (with any closing quotes or brackets) followed by
+    whitespace, or at a newline; not after abbreviations (``Dr.``, ``e.g.``), initials
+    (``J.``), list numbers, or inside numbers (``3.5``, ``10.30``). ``!`` and ``?`` and a
+    period after an ordinary word end a sentence even at the end of ``text`` (the next
+    piece of the stream cannot change that). A rest longer than ``max_chars`` without
+    any such end is cut at its last clause boundary (``,`` ``;`` ``:`` dash), else at its
+    last space, so audio can start. ``final`` flushes the rest as a sentence too.
+    Sentences are stripped; pieces without a letter or digit are dropped.
+    """
+    sentences: list[str] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            _add(sentences, _cut_long(sentences, text[start:i], max_chars))
+            start = i + 1
+        elif c in _TERMINATORS:
+            j = i
+            while j < n and text[j] in _TERMINATORS:
+                j += 1
+            while j < n and text[j] in _CLOSERS:
+                j += 1
+            if _ends_sentence(text, start, i, j):
+                _add(sentences, _cut_long(sentences, text[start:j], max_chars))
+                start = j
+            i = j
+            continue
+        i += 1
+    rest = _cut_long(sentences, text[start:], max_chars)
+    if final:
+        _add(sentences, rest)
+        rest = ""
+    return sentences, rest
+
+
+def _ends_sentence(text: str, start: int, i: int, j: int) -> bool:
+    """Whether the terminator run ``text[i:j]`` ends the sentence begun at ``start``."""
+    n = len(text)
+    if j < n and not text[j].isspace():
+        return False  # 3.5, 10.30, e.g, example.com, "?!x"
+    run = text[i:j].rstrip(_CLOSERS)
+    if run in ("?", "!") or (len(run) > 1 and run[0] in "!?"):
+        # '"Stop!" he said.' goes on after a quoted exclamation; otherwise it ends here
+        return run == text[i:j] or not _next_is_lower(text, j, unknown=False)
+    if run != ".":  # an ellipsis: a sentence ends only if the next word is not lowercase
+        return not _next_is_lower(text, j, unknown=True)
+    line_start = text.rfind("\n", 0, i) + 1
+    word_start = max(start, line_start, text.rfind(" ", 0, i) + 1, text.rfind("\t", 0, i) + 1)
+    word = text[word_start:i].lstrip(_OPENERS)
+    if not word:
+        return True
+    if word.lower() in ABBREVIATIONS or "." in word or (len(word) == 1 and word.isalpha()):
+        return False
+    if word.isdigit():
+        if text[start:word_start].strip() == "":  # "1." opening a numbered list item
+            return False
+        return j < n  # "in 2020." is an end; "3." may still become 3.5
+    return True
+
+
+def _next_is_lower(text: str, j: int, *, unknown: bool) -> bool:
+    """Whether the next word after ``j`` starts lowercase (``unknown`` if not received yet)."""
+    k = j
+    n = len(text)
+    while k < n and (text[k].isspace() or text[k] in _OPENERS):
+        k += 1
+    return unknown if k == n else text[k].islower()
+
+
+def _cut_long(sentences: list[str], piece: str, max_chars: int) -> str:
+    """Add the head of ``piece`` to ``sentences`` while it is over ``max_chars``; return the rest."""
+    while 0 < max_chars < len(piece):
+        cut = _clause_cut(piece, max_chars)
+        _add(sentences, piece[:cut])
+        piece = piece[cut:]
+    return piece
+
+
+def _clause_cut(rest: str, max_chars: int) -> int:
+    """Where to cut a run of ``rest`` with no sentence end: a clause boundary, else a space."""
+    window = rest[:max_chars]
+    clauses = [m.end() for m in _CLAUSE.finditer(window) if m.end() > max_chars // 3]
+    if clauses:
+        return clauses[-1]
+    space = window.rfind(" ")
+    return space if space > max_chars // 3 else max_chars
+
+
+def _add(sentences: list[str], piece: str) -> None:
+    piece = piece.strip()
+    if _WORD.search(piece):
+        sentences.append(piece)
+
+
+def speakable(sentence: str) -> str:
+    """``sentence`` without markdown marks a voice would read aloud (``*``, ``#``, backticks)."""
+    return " ".join(sentence.translate(_UNSPOKEN).split())
+
+
+class SentenceSplitter:
+    """Incremental :func:`split_sentences`: ``push`` stream pieces, ``flush`` at the end."""
+
+    __slots__ = ("buffer", "max_chars")
+
+    def __init__(self, max_chars: int = 150) -> None:
+        self.buffer = ""
+        self.max_chars = max_chars
+
+    def push(self, piece: str) -> list[str]:
+        """Add ``piece``; return the sentences it completed."""
+        sentences, self.buffer = split_sentences(self.buffer + piece, max_chars=self.max_chars)
+        return sentences
+
+    def flush(self) -> list[str]:
+        """Return whatever is left as final sentences and empty the buffer."""
+        sentences, self.buffer = split_sentences(self.buffer, final=True, max_chars=self.max_chars)
+        return sentences
+
+
+# --------------------------------------------------------------------------- the base node
+
+
+class TTSStats:
+    """Per-node synthesis figures for benchmarks (all in ns; RTF = synth time / audio time)."""
+
+    __slots__ = ("first_audio", "synthesis", "audio_ns", "synth_ns")
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.first_audio = LatencyStats(keep)
+        """Clock time from a reply's first text to its first audio frame being sent."""
+        self.synthesis = LatencyStats(keep)
+        """Wall time of each sentence's synthesis call."""
+        self.audio_ns = 0
+        self.synth_ns = 0
+
+    @property
+    def real_time_factor(self) -> float:
+        """Synthesis time divided by the duration of the audio it produced."""
+        return self.synth_ns / self.audio_ns if self.audio_ns else 0.0
+
+
+class _Reply:
+    """What is known about the reply being spoken."""
+
+    __slots__ = (
+        "reply_id",
+        "generation",
+        "splitter",
+        "seen",
+        "started",
+        "segment",
+        "samples",
+        "tail",
+        "first",
+    )
+
+    def __init__(self, reply_id: str, generation: int, started: int, max_chars: int) -> None:
+        self.reply_id = reply_id
+        self.generation = generation
+        self.splitter = SentenceSplitter(max_chars)
+        self.seen = ""  # all delta text received
+        self.started = started
+        self.segment = 0
+        self.samples = 0  # samples sent so far (the reply's own timeline)
+        self.tail: SpeechAudio | None = None  # last frame, held until we know if it ends the reply
+        self.first = True
+
+
+FRAME_MS = 20
+"""Length of each SpeechAudio frame."""
+
+
+class SentenceTTS(Node):
+    """Base of the TTS nodes: streamed reply text in, SpeechAudio sentence by sentence out.
+
+    A :class:`~graphflow.errors.ProviderError` while synthesizing a sentence is reported
+    to the run's observers (``NodeIssue``) and that sentence is skipped; the reply still
+    ends with its ``last`` frame and the session goes on. Other errors fail the run.
+
+    Subclasses set ``self.out.format`` (their native rate, mono, s16) in ``__init__``,
+    load their model in ``setup`` and implement ``synthesize(text) -> int16 array``
+    (called in a thread) or, for remote providers, ``async asynthesize(text)``.
+    """
+
+    inp = Input(ReplyDelta | ReplyEnd, doc="reply text as the language model streams it")
+    out = Output(SpeechAudio, format=AudioFormat(None, 1, SampleFormat.S16), doc="20 ms frames")
+
+    max_chars: int = 150
+    """Longest run of text synthesized without a sentence end (subclasses take it from options)."""
+    pause_ms: int = 0
+    """Silence put in front of every sentence but a reply's first (for voices that have none)."""
+
+    def __init__(
+        self, options: msgspec.Struct | None = None, *, name: str | None = None, hub: ModelHub | None = None
+    ) -> None:
+        super().__init__(options, name=name)
+        self.hub = hub or ModelHub()
+        self.stats = TTSStats()
+        self.failures = 0
+        """Sentences not spoken because the provider failed (each reported to observers)."""
+        self._reply: _Reply | None = None
+
+    def configure(self, max_chars: int, pause_ms: int) -> None:
+        """Set the splitting length and the pause between sentences (ConfigError if out of range)."""
+        if max_chars < 20 or not 0 <= pause_ms <= 2000:
+            raise ConfigError(
+                f"{type(self).__name__}: max_chars={max_chars}, pause_ms={pause_ms} out of range",
+                hint="max_chars at least 20, pause_ms 0-2000",
+            )
+        self.max_chars = max_chars
+        self.pause_ms = pause_ms
+
+    @property
+    def rate(self) -> int:
+        """The output sample rate (set by the provider)."""
+        rate = self.out.format.rate if self.out.format else None
+        if rate is None:
+            raise ConfigError(f"{type(self).__name__} did not set its output sample rate")
+        return rate
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """Speak ``text``: int16 mono samples at :attr:`rate` (blocking; runs in a thread)."""
+        raise NotImplementedError
+
+    async def asynthesize(self, text: str) -> np.ndarray:
+        """Speak ``text`` without blocking the event loop (default: ``synthesize`` in a thread)."""
+        return await asyncio.to_thread(self.synthesize, text)
+
+    # ------------------------------------------------------------------ handlers
+    async def on_frame(self, frame: ReplyDelta | ReplyEnd) -> None:
+        """Speak the sentences ``frame`` completes; on ReplyEnd, the rest, ending the reply."""
+        reply = self._reply_for(frame)
+        try:
+            await self._handle(reply, frame)
+        except _Stale:
+            self._reply = None
+
+    async def _handle(self, reply: _Reply, frame: ReplyDelta | ReplyEnd) -> None:
+        if isinstance(frame, ReplyDelta):
+            reply.seen += frame.text
+            if reply.tail is not None and frame.text.strip():
+                await self._send(reply, reply.tail)  # more speech follows: not the last frame
+                reply.tail = None
+            for sentence in reply.splitter.push(frame.text):
+                await self._speak(reply, sentence)
+            return
+        if frame.text.startswith(reply.seen):
+            reply.splitter.buffer += frame.text[len(reply.seen) :]  # text no delta carried
+        for sentence in reply.splitter.flush():
+            await self._speak(reply, sentence)
+        await self._finish(reply)
+
+    async def on_end(self) -> None:
+        """Input ended in the middle of a reply: speak what is left and end the reply."""
+        reply = self._reply
+        if reply is not None:
+            try:
+                await self._handle(reply, ReplyEnd(reply_id=reply.reply_id, text=reply.seen))
+            except _Stale:
+                self._reply = None
+
+    def on_cancel(self, info: CancelInfo) -> object:
+        """Forget the interrupted reply; report how far it had got."""
+        reply, self._reply = self._reply, None
+        if reply is None:
+            return None
+        return {"reply_id": reply.reply_id, "segments": reply.segment, "samples": reply.samples}
+
+    # ------------------------------------------------------------------ internals
+    def _reply_for(self, frame: ReplyDelta | ReplyEnd) -> _Reply:
+        reply = self._reply
+        if reply is None or reply.reply_id != frame.reply_id or reply.generation != frame.generation:
+            # a new reply; one left unfinished (its generation was cancelled upstream) is dropped
+            reply = _Reply(frame.reply_id, frame.generation, self.now(), self.max_chars)
+            self._reply = reply
+        return reply
+
+    async def _speak(self, reply: _Reply, sentence: str) -> None:
+        text = speakable(sentence)
+        if not text:
+            return
+        began = time.perf_counter_ns()
+        try:
+            pcm = await self.asynthesize(text)
+        except ProviderError as exc:  # the session goes on: this sentence is not spoken
+            self.failures += 1
+            self.report(exc)
+            return
+        spent = time.perf_counter_ns() - began
+        pcm = _check_pcm(pcm, type(self).__name__)
+        self.stats.synthesis.add(spent)
+        self.stats.synth_ns += spent
+        self.stats.audio_ns += samples_to_ns(len(pcm), self.rate)
+        if len(pcm) == 0:
+            return
+        if self.pause_ms > 0 and reply.segment > 0:
+            pcm = np.concatenate([np.zeros(self.rate * self.pause_ms // 1000, np.int16), pcm])
+        if reply.tail is not None:
+            await self._send(reply, reply.tail)
+            reply.tail = None
+        frames = self._frames(reply, sentence, pcm)
+        for f in frames[:-1]:
+            await self._send(reply, f)
+        reply.tail = frames[-1]
+        reply.segment += 1
+
+    def _frames(self, reply: _Reply, sentence: str, pcm: np.ndarray) -> list[SpeechAudio]:
+        rate = self.rate
+        step = rate * FRAME_MS // 1000
+        total = len(pcm)
+        column = pcm.reshape(-1, 1)
+        created = self.now()
+        frames = []
+        for offset in range(0, total, step):
+            chunk = column[offset : offset + step]
+            start = reply.samples + offset
+            pts = samples_to_ns(start, rate)
+            frames.append(
+                SpeechAudio(
+                    samples=chunk,
+                    rate=rate,
+                    pts=pts,
+                    duration=samples_to_ns(start + len(chunk), rate) - pts,
+                    created=created,
+                    generation=reply.generation,
+                    reply_id=reply.reply_id,
+                    text=sentence,
+                    segment=reply.segment,
+                    offset=offset,
+                    total=total,
+                )
+            )
+        reply.samples += total
+        return frames
+
+    async def _send(self, reply: _Reply, frame: SpeechAudio) -> None:
+        if reply.generation < self.floor or self._reply is not reply:
+            raise _Stale  # cancelled while we worked: never speak for it
+        if reply.first:
+            reply.first = False
+            self.stats.first_audio.add(self.now() - reply.started)
+        await self.out.send(frame)
+
+    async def _finish(self, reply: _Reply) -> None:
+        last = reply.tail
+        if last is None:  # nothing spoken (or the last sentence gave no audio): a silent end
+            rate = self.rate
+            silence = np.zeros((rate * FRAME_MS // 1000, 1), np.int16)
+            last = self._frames(reply, "", silence.reshape(-1))[0]
+        reply.tail = None
+        await self._send(reply, msgspec.structs.replace(last, last=True))
+        self._reply = None
+
+
+class _Stale(Exception):
+    """The reply's generation was cancelled: stop speaking it."""
+
+
+def _check_pcm(pcm: Any, provider: str) -> np.ndarray:
+    """``pcm`` as a 1-D int16 array, or a FrameError saying what is wrong with it."""
+    array = np.asarray(pcm)
+    if array.dtype != np.int16:
+        raise FrameError(
+            f"{provider} returned {array.dtype} samples", hint="synthesize() must return int16 PCM"
+        )
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array.reshape(-1)
+    if array.ndim != 1:
+        raise FrameError(f"{provider} returned audio shaped {array.shape}", hint="return mono samples")
+    return array
