@@ -1,0 +1,412 @@
+"""TurnDetector: decides when the user's turn is over, from the audio model, silence and text.
+
+Inputs: ``audio`` carries 16 kHz mono s16 :class:`AudioFrame` interleaved with the VAD's
+:class:`SpeechStarted` / :class:`SpeechStopped`; ``transcripts`` carries the STT's
+:class:`Transcript` frames. Output: one :class:`EndOfTurn` per user turn.
+
+Decision rule, for each ``SpeechStopped`` (speech end ``E`` on the media timeline):
+
+* ``mode="smart"``: Smart Turn v3.2 scores the turn's audio up to ``E + model_tail_ms``
+  (last 8 s, from ``pre_speech_ms`` before the turn's first speech). The turn ends at
+  ``E + min_delay`` if ``p >= threshold`` (reason ``model``); otherwise as soon as the
+  final transcript of that speech reads complete (:mod:`.text_complete`, reason
+  ``transcript``, never before ``E + min_delay``) — a question or exclamation on its own,
+  a statement only if ``p >= statement_threshold`` too (Whisper ends every clause with a
+  period, so a period alone must not end a turn the model thinks goes on); otherwise at
+  ``E + max_delay`` (reason ``max_delay``).
+* ``mode="silence"``: the turn ends at ``E + silence_delay_ms`` (reason ``silence``).
+
+A ``SpeechStarted`` before the decision drops it: the turn goes on, and later speech
+belongs to the same turn. Delays count from ``E``: the silence already seen on the media
+timeline (audio after ``E``) is subtracted and the rest is waited on the run's clock. The
+``EndOfTurn`` text is every final transcript of the turn (by media time), waiting up to
+``transcript_wait_ms`` for the last segment's final; a turn whose text is still empty is
+not emitted (a VAD false positive on noise, say; a final that comes later for it joins
+the next turn's text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from graphflow.errors import ConfigError, FrameError, ProviderError
+from graphflow.frames import AudioFormat, AudioFrame, Frame, SampleFormat
+from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
+from graphflow.models import ModelHub
+from graphflow.node import Node
+from graphflow.nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES, smart_turn_features
+from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
+from graphflow.nodes.turn.text_complete import TextVerdict, assess
+from graphflow.ports import Input, Output
+from graphflow.runtime.stats import LatencyStats
+from graphflow.timebase import MS, ns_to_samples, samples_to_ns
+
+log = logging.getLogger("graphflow.nodes.turn")
+
+RING_SAMPLES = WINDOW_SAMPLES + 4 * SAMPLE_RATE
+"""Audio kept: the model's 8 s plus 4 s for the VAD's delay in reporting a speech end."""
+
+
+class TurnOptions(msgspec.Struct, frozen=True):
+    """How the turn detector decides (delays in ms from the end of speech)."""
+
+    mode: Literal["smart", "silence"] = "smart"
+    """``smart``: audio model + transcript + delays; ``silence``: a fixed silence only."""
+    min_delay_ms: int = 500
+    """Earliest end of turn after the speech end (model or transcript says complete)."""
+    max_delay_ms: int = 3000
+    """Latest end of turn after the speech end, whatever the model and text say."""
+    threshold: float = 0.5
+    """Smart Turn probability at or above which the turn is complete."""
+    statement_threshold: float = 0.25
+    """Model probability still needed when the transcript is a complete-looking statement
+    (a question or exclamation needs none)."""
+    use_transcript: bool = True
+    """Let a complete-looking final transcript end the turn when the model says no."""
+    transcript_wait_ms: int = 1500
+    """After deciding, how long to wait for the last segment's final transcript."""
+    silence_delay_ms: int = 800
+    """``silence`` mode: the silence that ends a turn."""
+    model_tail_ms: int = 200
+    """Silence after the speech end included in the model's audio (as pipecat's VAD stop)."""
+    pre_speech_ms: int = 500
+    """Audio before the turn's first speech included in the model's window."""
+
+
+@dataclass
+class TurnDecision:
+    """What one ``SpeechStopped`` led to (kept in ``TurnDetector.decisions`` for reports)."""
+
+    speech_end: int
+    probability: float = 0.0
+    reason: str = ""
+    """``model``/``transcript``/``silence``/``max_delay``, ``resumed`` when speech came back."""
+    text_rule: str = ""
+    decided_at: int = 0
+    emitted: bool = False
+
+
+@dataclass
+class _Job:
+    speech_end: int
+    segment_start: int
+    turn_start: int
+    anchor: int  # clock time of the speech end
+    record: TurnDecision
+
+
+class TurnDetector(Node):
+    """Ends the user's turn from Smart Turn, endpointing delays and the transcript."""
+
+    Options = TurnOptions
+    options: TurnOptions
+    audio = Input(
+        AudioFrame | VADEvent, format=AudioFormat(SAMPLE_RATE, 1, SampleFormat.S16), handler="on_audio"
+    )
+    transcripts = Input(Transcript, handler="on_transcript")
+    out = Output(EndOfTurn)
+
+    def __init__(
+        self, options: TurnOptions | None = None, *, name: str | None = None, hub: ModelHub | None = None
+    ) -> None:
+        super().__init__(options, name=name)
+        _validate(self.options)
+        self.hub = hub
+        self.executor: SmartTurnExecutor | None = None
+        self.decisions: collections.deque[TurnDecision] = collections.deque(maxlen=1000)
+        """The last 1000 decisions, including the ones dropped because speech resumed."""
+        self.decision_time = LatencyStats()
+        """Wall time of features + model per smart decision, in ns."""
+        self.late_transcripts = 0
+        """Final transcripts that arrived after their turn was emitted (dropped)."""
+        self.empty_turns = 0
+        """Turns not emitted because no transcript text came."""
+        self._ring = np.zeros(RING_SAMPLES, dtype=np.int16)
+        self._reset()
+
+    def _reset(self) -> None:
+        """Per-run state: buffered audio, the open turn, transcripts, pending work."""
+        self._written = 0
+        self._latest_end: int | None = None
+        self._turn_start: int | None = None
+        self._segment_start: int | None = None
+        self._boundary = -1  # speech end of the last emitted turn: finals ending before it are late
+        self._finals: collections.deque[Transcript] = collections.deque(maxlen=256)
+        self._final_event = asyncio.Event()
+        self._audio_wait: tuple[int, asyncio.Future[None]] | None = None
+        self._pending: asyncio.Task[None] | None = None  # decision not yet taken
+        self._emitting: asyncio.Task[None] | None = None  # decided, emitting
+        self._inputs_done = False
+
+    # ----------------------------------------------------------------- lifecycle
+    async def setup(self) -> None:
+        """Get the shared Smart Turn executor (``ModelMissing`` says how to download it)."""
+        self._reset()
+        if self.options.mode == "smart":
+            self.executor = SmartTurnExecutor.shared(self.hub or ModelHub())
+            await self.executor.warmup()
+
+    async def on_end(self) -> None:
+        """Inputs ended: decide pending turns now (no more audio or text can change them)."""
+        self._inputs_done = True
+        self._final_event.set()
+        self._wake_audio()
+        tasks = {t for t in (self._pending, self._emitting) if t is not None and not t.done()}
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def close(self) -> None:
+        """Wait for a model call still running on this loop."""
+        if self.executor is not None:
+            await self.executor.drain()
+
+    # ------------------------------------------------------------------ handlers
+    async def on_audio(self, frame: Frame) -> None:
+        """Keep audio in the ring buffer; start or drop decisions on VAD events."""
+        if isinstance(frame, AudioFrame):
+            self._add_audio(frame)
+        elif isinstance(frame, SpeechStarted):
+            if self._pending is not None and not self._pending.done():
+                self._pending.cancel()
+            self._pending = None
+            if self._turn_start is None:
+                self._turn_start = frame.pts
+            self._segment_start = frame.pts
+        elif isinstance(frame, SpeechStopped):
+            self._speech_stopped(frame)
+
+    async def on_transcript(self, frame: Transcript) -> None:
+        """Keep final transcripts of the open turn; wake a decision waiting for text."""
+        if not frame.final:
+            return
+        if frame.end <= self._boundary:
+            self.late_transcripts += 1
+            log.warning("%s: final transcript %r came after its turn ended; dropped", self.name, frame.text)
+            return
+        self._finals.append(frame)
+        event, self._final_event = self._final_event, asyncio.Event()
+        event.set()
+
+    # --------------------------------------------------------------------- audio
+    def _add_audio(self, frame: AudioFrame) -> None:
+        samples = frame.samples
+        if frame.rate != SAMPLE_RATE or samples.dtype != np.int16 or samples.shape[1] != 1:
+            raise FrameError(
+                f"TurnDetector takes 16000 Hz mono s16 audio, got {frame.format}",
+                hint="resample to 16 kHz mono s16 before the turn detector",
+            )
+        mono = samples[:, 0]
+        n, cap = len(mono), len(self._ring)
+        if n > cap:
+            self._written += n - cap
+            mono, n = mono[-cap:], cap
+        start = self._written % cap
+        first = min(n, cap - start)
+        self._ring[start : start + first] = mono[:first]
+        if first < n:
+            self._ring[: n - first] = mono[first:]
+        self._written += n
+        self._latest_end = frame.pts + samples_to_ns(n, SAMPLE_RATE)
+        if self._audio_wait is not None and self._latest_end >= self._audio_wait[0]:
+            self._wake_audio()
+
+    def _wake_audio(self) -> None:
+        if self._audio_wait is not None:
+            if not self._audio_wait[1].done():
+                self._audio_wait[1].set_result(None)
+            self._audio_wait = None
+
+    def _read(self, start: int, end: int) -> npt.NDArray[np.int16]:
+        """Copy of the buffered audio between media times ``start`` and ``end``."""
+        if self._latest_end is None or end <= start:
+            return np.zeros(0, dtype=np.int16)
+        cap = len(self._ring)
+        hi = self._written - ns_to_samples(max(0, self._latest_end - end), SAMPLE_RATE)
+        lo = self._written - ns_to_samples(max(0, self._latest_end - start), SAMPLE_RATE)
+        lo = max(lo, self._written - cap, 0)
+        if hi <= lo:
+            return np.zeros(0, dtype=np.int16)
+        idx = np.arange(lo, hi) % cap
+        return self._ring[idx]
+
+    # ------------------------------------------------------------------ decisions
+    def _speech_stopped(self, frame: SpeechStopped) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+        segment_start = self._segment_start if self._segment_start is not None else frame.started
+        if self._turn_start is None:
+            self._turn_start = segment_start
+        seen = max(0, (self._latest_end or frame.pts) - frame.pts)
+        job = _Job(frame.pts, segment_start, self._turn_start, self.now() - seen, TurnDecision(frame.pts))
+        self.decisions.append(job.record)
+        self._pending = self.spawn(self._decide(job), "turn-decision")
+
+    async def _decide(self, job: _Job) -> None:
+        opts = self.options
+        verdict: TextVerdict | None = None
+        try:
+            if opts.mode == "silence":
+                await self.clock.sleep_until(job.anchor + opts.silence_delay_ms * MS)
+                reason = "silence"
+            else:
+                job.record.probability = p = await self._probability(job)
+                await self.clock.sleep_until(job.anchor + opts.min_delay_ms * MS)
+                if p >= opts.threshold:
+                    reason = "model"
+                else:
+                    reason, verdict = await self._wait_text_or_max(job, p)
+        except asyncio.CancelledError:
+            job.record.reason = "resumed"
+            raise
+        # decided: from here on, new speech starts a new turn
+        job.record.reason, job.record.decided_at = reason, self.now()
+        job.record.text_rule = verdict.rule if verdict else ""
+        if self._pending is asyncio.current_task():
+            self._pending = None
+        previous, self._emitting = self._emitting, asyncio.current_task()
+        self._turn_start = self._segment_start = None
+        await self._wait_final_text(job)
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})
+        text = self._text(job.speech_end)
+        if not text:
+            self.empty_turns += 1
+            return
+        self._boundary = job.speech_end
+        for used in self._turn_finals(job.speech_end):
+            self._finals.remove(used)
+        job.record.emitted = True
+        eot = EndOfTurn(
+            text=text,
+            speech_end=job.speech_end,
+            reason=reason,
+            probability=job.record.probability,
+            pts=job.speech_end,
+            created=self.now(),
+            generation=self.generation,
+        )
+        await self.out.send(eot)
+
+    async def _probability(self, job: _Job) -> float:
+        """Smart Turn's belief that the turn is complete, on audio up to the speech end + tail."""
+        assert self.executor is not None
+        tail_end = job.speech_end + self.options.model_tail_ms * MS
+        if self._latest_end is None or self._latest_end < tail_end:
+            await self._wait_audio(tail_end, job.anchor + self.options.min_delay_ms * MS)
+        end = min(tail_end, self._latest_end if self._latest_end is not None else job.speech_end)
+        start = max(
+            job.turn_start - self.options.pre_speech_ms * MS, end - samples_to_ns(WINDOW_SAMPLES, 16000)
+        )
+        window = self._read(start, end)
+        began = time.perf_counter_ns()
+        try:
+            features = await asyncio.to_thread(smart_turn_features, window)
+            p = await self.executor.predict(features)
+        except ProviderError as exc:
+            log.warning("%s: Smart Turn failed (%s); deciding by transcript and delays", self.name, exc)
+            return 0.0
+        self.decision_time.add(time.perf_counter_ns() - began)
+        return p
+
+    async def _wait_text_or_max(self, job: _Job, p: float) -> tuple[str, TextVerdict | None]:
+        """``transcript`` once the speech's final reads complete enough, else ``max_delay``."""
+        deadline = job.anchor + self.options.max_delay_ms * MS
+        while True:
+            if self.options.use_transcript and self._covered(job):
+                verdict = assess(self._text(job.speech_end))
+                if self._text_ends(verdict, p):
+                    return "transcript", verdict
+            if self.now() >= deadline or self._inputs_done:
+                return "max_delay", None
+            if not self.options.use_transcript:
+                await self.clock.sleep_until(deadline)
+            else:
+                await self._wait(self._final_event, deadline)
+
+    def _text_ends(self, verdict: TextVerdict, p: float) -> bool:
+        """A question or exclamation ends the turn on its own; a statement that merely ends
+        with a period (Whisper adds one to every clause) also needs the model's
+        ``statement_threshold``, so a real pause after a complete-looking clause holds."""
+        if not verdict.complete:
+            return False
+        if verdict.rule in STRONG_TEXT_RULES:
+            return True
+        return p >= self.options.statement_threshold
+
+    async def _wait_final_text(self, job: _Job) -> None:
+        """Wait up to ``transcript_wait_ms`` for the final transcript of the last segment."""
+        deadline = self.now() + self.options.transcript_wait_ms * MS
+        while not self._covered(job) and not self._inputs_done and self.now() < deadline:
+            await self._wait(self._final_event, deadline)
+
+    def _covered(self, job: _Job) -> bool:
+        """A final transcript overlaps the last speech segment."""
+        return any(f.end > job.segment_start and f.start < job.speech_end for f in self._finals)
+
+    def _turn_finals(self, speech_end: int) -> list[Transcript]:
+        """Finals of the turn ending at ``speech_end``: those whose speech began before it."""
+        return sorted((f for f in self._finals if f.start < speech_end), key=lambda f: f.start)
+
+    def _text(self, speech_end: int) -> str:
+        """The turn's final transcripts joined with spaces."""
+        return " ".join(t for t in (f.text.strip() for f in self._turn_finals(speech_end)) if t)
+
+    async def _wait_audio(self, target: int, deadline: int) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._audio_wait = (target, future)
+        if self._inputs_done:
+            self._wake_audio()
+        await self._wait(future, deadline)
+        if self._audio_wait is not None and self._audio_wait[1] is future:
+            self._audio_wait = None
+
+    async def _wait(self, what: asyncio.Event | asyncio.Future[None], deadline: int) -> None:
+        """Wait for ``what`` (an event or a future) or the clock reaching ``deadline``."""
+        if self.now() >= deadline:
+            return
+        waiter = asyncio.ensure_future(
+            what.wait() if isinstance(what, asyncio.Event) else asyncio.shield(what)
+        )
+        timer = asyncio.ensure_future(self.clock.sleep_until(deadline))
+        try:
+            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            timer.cancel()
+
+
+STRONG_TEXT_RULES = frozenset({"question_mark", "question_form", "exclamation"})
+"""Text rules that end a turn without the audio model's agreement."""
+
+
+def _validate(options: TurnOptions) -> None:
+    if options.mode not in ("smart", "silence"):
+        raise ConfigError(f"TurnOptions.mode must be 'smart' or 'silence', got {options.mode!r}")
+    if not 0.0 <= options.threshold <= 1.0:
+        raise ConfigError(f"TurnOptions.threshold must be within [0, 1], got {options.threshold}")
+    delays = (
+        "min_delay_ms",
+        "max_delay_ms",
+        "transcript_wait_ms",
+        "silence_delay_ms",
+        "model_tail_ms",
+        "pre_speech_ms",
+    )
+    for field in delays:
+        if getattr(options, field) < 0:
+            raise ConfigError(f"TurnOptions.{field} must be >= 0, got {getattr(options, field)}")
+    if options.max_delay_ms < options.min_delay_ms:
+        raise ConfigError(
+            f"TurnOptions.max_delay_ms ({options.max_delay_ms}) is below "
+            f"min_delay_ms ({options.min_delay_ms})",
+            hint="the fallback delay must be at least the minimum delay",
+        )
