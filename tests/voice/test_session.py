@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphflow.agent.events import AgentPaused, AgentStoppedSpeaking, TurnEnded, TurnMetrics, UserTranscript
+from graphflow.agent.events import (
+    AgentPaused,
+    AgentStartedSpeaking,
+    AgentStoppedSpeaking,
+    TurnEnded,
+    TurnMetrics,
+    UserTranscript,
+)
 from graphflow.agent.session import AgentSession
 from graphflow.cli.main import main
 from graphflow.graphs.voice_agent import VoiceAgentOptions, build_session
@@ -149,3 +156,19 @@ def test_metrics_are_reported_per_exchange(hub: ModelHub) -> None:
     assert metrics.llm_ttft_ms == pytest.approx(200, abs=1)  # the responder's configured time to first token
     assert metrics.voice_to_voice_ms is not None and metrics.end_of_turn_ms is not None
     assert metrics.voice_to_voice_ms >= metrics.end_of_turn_ms
+
+
+def test_a_recorded_two_party_conversation_gets_an_answer_per_turn(hub: ModelHub) -> None:
+    # seven turns of two people, ~1 s apart: the agent answers each, and the next speaker
+    # talks over every answer but the last (a barge-in each time)
+    session = run_session(FIXTURES / "conv_katie_steve_diarization.wav", hub)
+    turns = [e for e in session.events if isinstance(e, TurnEnded)]
+    started = [e for e in session.events if isinstance(e, AgentStartedSpeaking)]
+    stopped = [e for e in session.events if isinstance(e, AgentStoppedSpeaking)]
+    assert len(turns) == 7, [t.text for t in turns]
+    assert "morning" in turns[0].text.lower() and "right now" in turns[-1].text.lower()
+    assert len(started) == len(stopped) == 7
+    assert [s.interrupted for s in stopped] == [True] * 6 + [False]
+    assert stopped[-1].heard == respond(turns[-1].text)
+    for turn, stop in zip(turns, stopped, strict=True):
+        assert respond(turn.text).startswith(stop.heard)  # heard is a prefix of the reply
