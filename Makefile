@@ -34,8 +34,8 @@ demo: models
 
 lint: setup
 	@echo "==> ruff"
-	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/ruff check --no-cache .
+	@$(VENV)/bin/ruff format --no-cache --check .
 
 typecheck: setup
 	@echo "==> mypy"

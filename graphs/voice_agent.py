@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
-from graphflow.nodes.turn.detector import TurnDetector, TurnOptions
 
 from graphflow import Graph, Node, Overflow, QueueSpec
 from graphflow.agent.agent import Agent
@@ -33,6 +32,7 @@ from graphflow.nodes.io.file_sink import FileSink, FileSinkOptions
 from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from graphflow.nodes.turn.detector import TurnDetector, TurnOptions
 from graphflow.nodes.vad.silero import SileroOptions, SileroVAD
 
 STT_PROVIDERS = ("whisper", "moonshine", "openai")
