@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 models: setup
 	@echo "==> local models (downloaded once into the cache)"
-	@$(VENV)/bin/graphflow models download
+	@$(VENV)/bin/graphflow models download all
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing graphflow[dev]"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphflow.models import OFFLINE_DEFAULT, ModelCache
+from graphflow.models import ModelCache
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "benchmarks" / "fixtures"
@@ -55,9 +55,9 @@ def model_cache() -> ModelCache:
     cache = ModelCache()
     from graphflow.models import CATALOG
 
-    missing = [name for name in OFFLINE_DEFAULT if not cache.is_complete(CATALOG[name])]
+    missing = [name for name in CATALOG if not cache.is_complete(CATALOG[name])]
     if missing:
-        message = f"models {missing} are not downloaded: run `graphflow models download` (make test does)"
+        message = f"models {missing} are not downloaded: run `graphflow models download all` (make test does)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
