@@ -17,7 +17,7 @@ class SessionEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UserStartedSpeaking(SessionEvent, frozen=True, kw_only=True):
-    """The VAD heard the user start speaking."""
+    """The VAD heard the user start speaking (``at``: when the VAD said so)."""
 
 
 class UserStoppedSpeaking(SessionEvent, frozen=True, kw_only=True):
@@ -66,17 +66,20 @@ class AgentResumed(SessionEvent, frozen=True, kw_only=True):
 class TurnMetrics(SessionEvent, frozen=True, kw_only=True):
     """Latencies of one exchange, in ms (``None`` when a stage did not happen).
 
-    ``end_of_turn_ms``: end of user speech → turn decided; ``transcript_ms``: end of
-    speech → final transcript; ``llm_ttft_ms``: turn decided → first reply token;
-    ``tts_ttfb_ms``: first token → first synthesized audio;
-    ``voice_to_voice_ms``: end of user speech → agent audio starts playing.
+    ``vad_ms``: end of user speech → the VAD's end-of-speech event; ``end_of_turn_ms``:
+    end of user speech → turn decided; ``transcript_ms``: end of speech → final
+    transcript; ``llm_ttft_ms``: turn decided → first reply token; ``tts_ttfb_ms``: first
+    token → first synthesized audio; ``sink_ms``: first synthesized audio → it starts
+    playing; ``voice_to_voice_ms``: end of user speech → agent audio starts playing.
     """
 
     reply_id: str
+    vad_ms: float | None = None
     end_of_turn_ms: float | None = None
     transcript_ms: float | None = None
     llm_ttft_ms: float | None = None
     tts_ttfb_ms: float | None = None
+    sink_ms: float | None = None
     voice_to_voice_ms: float | None = None
 
 

@@ -32,6 +32,7 @@ from graphflow.agent.events import (
 from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.compiler.plan import CompiledGraph
 from graphflow.frames import (
+    AudioFrame,
     EndOfTurn,
     Frame,
     ReplyDelta,
@@ -44,6 +45,7 @@ from graphflow.graph import Graph
 from graphflow.runtime.clock import Clock, RealtimeClock
 from graphflow.runtime.events import NodeIssue, RunEvent, RunFinished
 from graphflow.runtime.runner import GraphRunner
+from graphflow.runtime.stats import LatencyStats
 from graphflow.runtime.wiring import RunOptions
 from graphflow.timebase import MS
 
@@ -66,6 +68,7 @@ class _Exchange:
     """Timing marks of one user turn and the reply to it (clock ns)."""
 
     speech_end: int = 0
+    vad_at: int | None = None
     final_at: int | None = None
     turn_at: int | None = None
     first_token: int | None = None
@@ -96,6 +99,8 @@ class AgentSession:
         self._agent_start: dict[str, int] = {}
         self._pending: _Exchange | None = None
         self.runner: GraphRunner | None = None
+        self.frame_lag = LatencyStats(keep=200_000)
+        """How late input audio frames leave the VAD, against their real-time schedule (ns)."""
         playout.listeners.append(self._on_playout)
 
     # ---------------------------------------------------------------- running
@@ -137,13 +142,19 @@ class AgentSession:
     def see(self, frame: Frame) -> None:
         """Called by the graph's taps for the frames the session follows."""
         now = self.now()
+        if isinstance(frame, AudioFrame) and not isinstance(frame, SpeechAudio):
+            base = self.playout.timeline.base
+            if base is not None:
+                self.frame_lag.add(now - (base + frame.pts + frame.duration))
+            return
         if isinstance(frame, SpeechStarted):
             if self._user_start is None:
                 self._user_start = frame.pts
-            self._emit(UserStartedSpeaking(at=now, media=frame.pts))
+            self._emit(UserStartedSpeaking(at=frame.created, media=frame.pts))
         elif isinstance(frame, SpeechStopped):
             self._exchange.speech_end = frame.pts
-            self._emit(UserStoppedSpeaking(at=now, media=frame.pts))
+            self._exchange.vad_at = frame.created
+            self._emit(UserStoppedSpeaking(at=frame.created, media=frame.pts))
         elif isinstance(frame, Transcript):
             if frame.final:
                 self._exchange.final_at = frame.created
@@ -265,10 +276,12 @@ class AgentSession:
             at=started.at,
             media=started.media_at,
             reply_id=started.reply_id,
+            vad_ms=ms(exchange.vad_at, end_clock),
             end_of_turn_ms=ms(exchange.turn_at, end_clock),
             transcript_ms=ms(exchange.final_at, end_clock),
             llm_ttft_ms=ms(exchange.first_token, exchange.turn_at),
             tts_ttfb_ms=ms(exchange.first_audio, exchange.first_token),
+            sink_ms=ms(started.at, exchange.first_audio),
             voice_to_voice_ms=ms(started.media_at, exchange.speech_end),
         )
         self.metrics.append(metrics)

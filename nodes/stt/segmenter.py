@@ -20,6 +20,7 @@ A final with empty text is emitted when the provider hears no words (unless
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import ClassVar
 
@@ -39,6 +40,7 @@ from graphflow.frames import (
 from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.ports import Input, Output
+from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS, ns_to_samples, samples_to_ns
 
 RATE = 16_000
@@ -124,6 +126,8 @@ class SegmentedSTT(Node):
         if o.max_backlog < 1:
             raise ConfigError("max_backlog must be >= 1")
         self.hub = hub or ModelHub()
+        self.recognition_time = LatencyStats(keep=10_000)
+        """Wall time of each provider call (interim and final), in ns."""
         self._preroll = ns_to_samples(o.preroll_ms * MS, RATE)
         self._interval = ns_to_samples(o.interim_interval_ms * MS, RATE)
         self._ring = np.zeros(self._preroll + ns_to_samples(LOOKBACK_MS * MS, RATE), np.int16)
@@ -293,7 +297,11 @@ class SegmentedSTT(Node):
     async def _recognize(self, pcm: np.ndarray) -> Recognition:
         if pcm.shape[0] < MIN_SAMPLES:
             return Recognition(text="")
-        return await self.recognize(pcm.astype(np.float32) / 32768.0)
+        began = time.perf_counter_ns()
+        try:
+            return await self.recognize(pcm.astype(np.float32) / 32768.0)
+        finally:
+            self.recognition_time.add(time.perf_counter_ns() - began)
 
     async def _emit(self, rec: Recognition, seg: _Segment, end: int, generation: int, *, final: bool) -> None:
         await self.out.send(

@@ -124,7 +124,7 @@ class TurnDetector(Node):
         self.executor: SmartTurnExecutor | None = None
         self.decisions: collections.deque[TurnDecision] = collections.deque(maxlen=1000)
         """The last 1000 decisions, including the ones dropped because speech resumed."""
-        self.decision_time = LatencyStats()
+        self.decision_time = LatencyStats(keep=10_000)
         """Wall time of features + model per smart decision, in ns."""
         self.late_transcripts = 0
         """Final transcripts that arrived after their turn was emitted (dropped)."""

@@ -1,0 +1,1 @@
+"""``graphflow bench``: latency and scaling of the voice agent on recorded fixtures."""

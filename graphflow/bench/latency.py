@@ -1,0 +1,206 @@
+"""Latency of the voice agent on recorded fixtures, fed at real-time pace as a microphone would.
+
+For each fixture and run, one session listens to the recording (then to silence) and
+answers; with ``barge_in`` a second utterance starts while the agent is answering. The
+session's per-exchange metrics give every stage's latency; barge-in is measured from the
+VAD's onset event to the moment playout went silent, and cancellation propagation from
+the cancel report. In ``standin`` mode STT and TTS are stand-ins of fixed delay and the
+LLM is the local responder with a fixed time to first token, so
+``engine_added = voice_to_voice - end_of_turn - llm_ttft - tts_first_byte`` is the
+engine's own cost; in ``models`` mode every stage is the real local model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from graphflow.agent.events import AgentPaused, AgentStoppedSpeaking, TurnMetrics, UserStartedSpeaking
+from graphflow.agent.session import AgentSession
+from graphflow.bench.standins import StandInSTT, StandInSTTOptions, StandInTTS, StandInTTSOptions
+from graphflow.errors import ConfigError
+from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from graphflow.models import ModelHub
+from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
+from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
+from graphflow.timebase import MS
+
+INTERRUPTION = "cmd_go_forward_ten_meters.wav"
+"""The utterance that barges in on the agent."""
+INTERRUPTION_AFTER_S = 2.0
+"""Seconds after the end of the fixture at which the interruption's recording starts."""
+
+
+class LatencyOptions(msgspec.Struct, frozen=True):
+    """What to run: fixtures, repetitions, stand-ins or models, barge-in, clock."""
+
+    fixtures: tuple[str, ...]
+    fixtures_dir: str
+    runs: int = 1
+    mode: str = "standin"
+    barge_in: bool = True
+    virtual: bool = False
+    llm_ttft_ms: int = 200
+    tts_first_byte_ms: int = 100
+    stt_delay_ms: int = 150
+
+
+@dataclass
+class RunResult:
+    """What one session on one fixture measured."""
+
+    fixture: str
+    run: int
+    turns: list[TurnMetrics] = field(default_factory=list)
+    engine_added_ms: list[float] = field(default_factory=list)
+    barge_in_ms: list[float] = field(default_factory=list)
+    cancel_propagation_ms: list[float] = field(default_factory=list)
+    frame_lag_ms: list[float] = field(default_factory=list)
+    interrupted: int = 0
+
+
+def manifest(fixtures_dir: Path) -> dict[str, str]:
+    """Fixture file name → transcript."""
+    rows = (fixtures_dir / "manifest.tsv").read_text().splitlines()
+    header = rows[0].split("\t")
+    return {r.split("\t")[0]: r.split("\t")[header.index("transcript")] for r in rows[1:]}
+
+
+def read_pcm(path: Path) -> np.ndarray:
+    """16 kHz mono int16 samples of a fixture."""
+    with wave.open(str(path)) as w:
+        if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (16000, 1, 2):
+            raise ConfigError(f"{path.name}: bench fixtures are 16 kHz mono 16-bit WAV")
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def scenario(fixture: Path, interruption: Path | None, out: Path) -> Path:
+    """Write the input a run plays: the fixture, and the interruption 2 s after it ends."""
+    pcm = read_pcm(fixture)
+    if interruption is not None:
+        extra = read_pcm(interruption)
+        start = len(pcm) + int(INTERRUPTION_AFTER_S * 16000)
+        pcm = np.concatenate([pcm, np.zeros(start - len(pcm) + len(extra), np.int16)])
+        pcm[start : start + len(extra)] = extra
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return out
+
+
+def build(options: LatencyOptions, path: Path, script: list[str], hub: ModelHub) -> AgentSession:
+    """A session on ``path``: stand-ins or real models, as ``options.mode`` says."""
+    agent = VoiceAgentOptions(input=str(path), tail_silence_ms=6000 if options.barge_in else 3000)
+    if options.mode == "models":
+        return build_session(agent, hub=hub)
+    if options.mode != "standin":
+        raise ConfigError(f"unknown bench mode {options.mode!r}", hint="standin or models")
+    overrides = StageOverrides(
+        stt=StandInSTT(script, StandInSTTOptions(delay_ms=options.stt_delay_ms), name="stt"),
+        llm=LocalResponder(
+            LocalResponderOptions(ttft_ms=options.llm_ttft_ms, tokens_per_second=0), name="llm"
+        ),
+        tts=StandInTTS(StandInTTSOptions(first_byte_ms=options.tts_first_byte_ms), name="tts"),
+    )
+    session = build_session(agent, hub=hub, overrides=overrides)
+    assert overrides.llm is not None
+    overrides.llm.chat = session.chat  # type: ignore[attr-defined]
+    return session
+
+
+def measure(session: AgentSession, fixture: str, run: int, options: LatencyOptions) -> RunResult:
+    """The figures of one finished session."""
+    result = RunResult(fixture, run)
+    result.turns = list(session.metrics)
+    if options.mode == "standin":
+        for m in result.turns:
+            if m.voice_to_voice_ms is not None and m.end_of_turn_ms is not None:
+                added = (
+                    m.voice_to_voice_ms - m.end_of_turn_ms - options.llm_ttft_ms - options.tts_first_byte_ms
+                )
+                result.engine_added_ms.append(added)
+    onsets = [e.at for e in session.events if isinstance(e, UserStartedSpeaking)]
+    for event in session.events:
+        if isinstance(event, AgentPaused):
+            before = [t for t in onsets if t <= event.at]
+            if before:
+                result.barge_in_ms.append((event.at - before[-1]) / MS)
+        elif isinstance(event, AgentStoppedSpeaking):
+            result.interrupted += event.interrupted
+    if session.runner is not None:
+        result.cancel_propagation_ms = [r.propagation_ns / MS for r in session.runner.cancellations]
+    result.frame_lag_ms = [v / MS for v in session.frame_lag.samples]
+    return result
+
+
+def compute_samples(session: AgentSession, into: dict[str, list[float]], seen: dict[int, int]) -> None:
+    """Add the model-call times (ms) the session's stages recorded to ``into``.
+
+    Executors shared by several sessions keep one record: ``seen`` remembers how many of
+    its samples were already taken."""
+    from graphflow.nodes.stt.segmenter import SegmentedSTT
+    from graphflow.nodes.tts.sentences import SentenceTTS
+    from graphflow.nodes.turn.detector import TurnDetector
+    from graphflow.nodes.vad.silero import SileroVAD
+
+    for node in session.graph.nodes():
+        found: dict[str, list[int]] = {}
+        if isinstance(node, SileroVAD) and node.executor is not None:
+            calls = node.executor.stats.calls.samples
+            found["vad_call"] = calls[seen.get(id(calls), 0) :]
+            seen[id(calls)] = len(calls)
+        elif isinstance(node, TurnDetector):
+            found["turn_decision"] = node.decision_time.samples
+        elif isinstance(node, SegmentedSTT):
+            found["stt_call"] = node.recognition_time.samples
+        elif isinstance(node, SentenceTTS):
+            found["tts_first_audio"] = node.stats.first_audio.samples
+            found["tts_sentence"] = node.stats.synthesis.samples
+        for key, samples in found.items():
+            into.setdefault(key, []).extend(v / MS for v in samples)
+
+
+async def run_session(session: AgentSession, clock: Clock) -> None:
+    """Run one session to its end."""
+    await session.run(clock)
+
+
+def run_latency(
+    options: LatencyOptions,
+    hub: ModelHub | None = None,
+    progress: Callable[[str], None] | None = None,
+    compute: dict[str, list[float]] | None = None,
+) -> list[RunResult]:
+    """Every fixture and run, one session at a time; model-call times go into ``compute``."""
+    base = Path(options.fixtures_dir)
+    transcripts = manifest(base)
+    hub = hub or ModelHub()
+    results = []
+    seen: dict[int, int] = {}
+    with tempfile.TemporaryDirectory(prefix="graphflow-bench-") as tmp:
+        for run in range(options.runs):
+            for name in options.fixtures:
+                interruption = base / INTERRUPTION if options.barge_in else None
+                path = scenario(base / name, interruption, Path(tmp) / f"{run}-{name}")
+                script = [transcripts.get(name, ""), transcripts.get(INTERRUPTION, "")]
+                session = build(options, path, script, hub)
+                if options.virtual:
+                    clock = VirtualClock()
+                    clock.run(run_session(session, clock))
+                else:
+                    asyncio.run(run_session(session, RealtimeClock()))
+                results.append(measure(session, name, run, options))
+                if compute is not None:
+                    compute_samples(session, compute, seen)
+                if progress is not None:
+                    progress(name)
+    return results

@@ -1,0 +1,174 @@
+"""The benchmark's outputs: a table, JSON with every raw figure and a summary, PNG plots.
+
+``summary`` keys (each ``{"p50", "p90", "p99", "max", "count", "samples"}``, in ms):
+``vad_ms`` (end of user speech → VAD end-of-speech event), ``transcript_ms`` (→ final
+transcript), ``end_of_turn_ms`` (→ turn decision), ``llm_ttft_ms`` (turn → first token),
+``tts_ttfb_ms`` (first token → first audio), ``sink_ms`` (first audio → playing),
+``voice_to_voice_ms`` (end of user speech → agent audio playing), ``engine_added_ms``
+(stand-in mode: voice-to-voice - end of turn - LLM and TTS stand-in delays),
+``barge_in_ms`` (VAD onset of speech over the agent → playout silent),
+``cancel_propagation_ms`` (trigger → last target flushed), ``frame_lag_ms``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import graphflow
+from graphflow.bench.latency import LatencyOptions, RunResult
+from graphflow.bench.scaling import ScalePoint, max_sessions
+from graphflow.bench.stats import percentiles
+
+STAGES = (
+    "vad_ms",
+    "transcript_ms",
+    "end_of_turn_ms",
+    "llm_ttft_ms",
+    "tts_ttfb_ms",
+    "sink_ms",
+    "voice_to_voice_ms",
+)
+"""Per-exchange metrics taken from the session, in pipeline order."""
+
+
+def summarize(results: list[RunResult]) -> dict[str, Any]:
+    """Percentiles of every figure over every run and turn."""
+    summary: dict[str, Any] = {}
+    for stage in STAGES:
+        summary[stage] = percentiles(getattr(m, stage) for r in results for m in r.turns)
+    for key in ("engine_added_ms", "barge_in_ms", "cancel_propagation_ms", "frame_lag_ms"):
+        summary[key] = percentiles(v for r in results for v in getattr(r, key))
+    return summary
+
+
+def document(
+    options: LatencyOptions,
+    results: list[RunResult],
+    scaling: list[ScalePoint],
+    compute: dict[str, Any],
+    peers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole JSON document."""
+    doc: dict[str, Any] = {
+        "graphflow": graphflow.__version__,
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpu": platform.machine(),
+        },
+        "options": {f: getattr(options, f) for f in options.__struct_fields__},
+        "summary": summarize(results),
+        "compute_ms": compute,
+        "runs": [
+            {
+                "fixture": r.fixture,
+                "run": r.run,
+                "turns": [{f: getattr(m, f) for f in m.__struct_fields__} for m in r.turns],
+                "engine_added_ms": r.engine_added_ms,
+                "barge_in_ms": r.barge_in_ms,
+                "cancel_propagation_ms": r.cancel_propagation_ms,
+                "interrupted": r.interrupted,
+            }
+            for r in results
+        ],
+        "scaling": [dataclasses.asdict(p) for p in scaling],
+        "sessions_at_lag_20ms": max_sessions(scaling) if scaling else None,
+    }
+    if peers:
+        doc["peers"] = peers
+    return doc
+
+
+def table(doc: dict[str, Any]) -> str:
+    """The terminal table."""
+    lines = [f"{'figure (ms)':<24} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'n':>5}"]
+    for key, value in doc["summary"].items():
+        if value["count"]:
+            lines.append(
+                f"{key:<24} {value['p50']:>8.2f} {value['p90']:>8.2f} {value['p99']:>8.2f} "
+                f"{value['max']:>8.2f} {value['count']:>5}"
+            )
+    for key, value in doc.get("compute_ms", {}).items():
+        if value.get("count"):
+            lines.append(
+                f"{'compute: ' + key:<24} {value['p50']:>8.2f} {value['p90']:>8.2f} {value['p99']:>8.2f} "
+                f"{value['max']:>8.2f} {value['count']:>5}"
+            )
+    if doc["scaling"]:
+        lines.append("")
+        lines.append(
+            f"{'sessions':>8} {'procs':>5} {'lag p50':>8} {'lag p99':>8} {'CPU %':>6} {'MB/sess':>8}"
+        )
+        for p in doc["scaling"]:
+            lines.append(
+                f"{p['sessions']:>8} {p['processes']:>5} {p['lag_p50_ms']:>8.2f} {p['lag_p99_ms']:>8.2f} "
+                f"{p['cpu_percent']:>6.1f} {p['rss_per_session_mb']:>8.1f}"
+            )
+        lines.append(f"sessions with p99 frame lag <= 20 ms: {doc['sessions_at_lag_20ms']}")
+    return "\n".join(lines)
+
+
+def write_json(doc: dict[str, Any], path: Path) -> None:
+    """Write the document (NaN written as null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(doc), indent=1))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """Stacked bars of the median latency per stage; lag and CPU against sessions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = doc["summary"]
+    parts = [
+        ("end_of_turn_ms", "end of speech → turn"),
+        ("llm_ttft_ms", "LLM first token"),
+        ("tts_ttfb_ms", "TTS first audio"),
+        ("sink_ms", "to the sink"),
+    ]
+    has_scaling = bool(doc["scaling"])
+    fig, axes = plt.subplots(1, 2 if has_scaling else 1, figsize=(11 if has_scaling else 6, 4), dpi=110)
+    ax = axes[0] if has_scaling else axes
+    bottom = 0.0
+    for key, label in parts:
+        value = summary[key]["p50"] if summary[key]["count"] else 0.0
+        ax.bar(["voice-to-voice (p50)"], [value], bottom=bottom, label=f"{label}: {value:.0f} ms")
+        bottom += value
+    ax.set_ylabel("ms")
+    ax.set_title(f"Latency per stage ({doc['options']['mode']} mode)")
+    ax.legend(fontsize=8)
+    if has_scaling:
+        right = axes[1]
+        sessions = [p["sessions"] for p in doc["scaling"]]
+        right.plot(sessions, [p["lag_p99_ms"] for p in doc["scaling"]], "o-", label="frame lag p99 (ms)")
+        right.axhline(20, color="grey", linestyle="--", linewidth=1)
+        right.set_xlabel("sessions in one process")
+        right.set_ylabel("ms")
+        cpu = right.twinx()
+        cpu.plot(
+            sessions, [p["cpu_percent"] for p in doc["scaling"]], "s-", color="tab:orange", label="CPU %"
+        )
+        cpu.set_ylabel("CPU % (one core = 100)")
+        right.set_title("Sessions vs frame lag and CPU")
+        right.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
