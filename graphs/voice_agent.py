@@ -63,6 +63,15 @@ class VoiceAgentOptions(msgspec.Struct, frozen=True):
 
 
 @dataclass
+class StageOverrides:
+    """Nodes to use instead of the configured providers (benchmark stand-ins, custom stages)."""
+
+    stt: Node | None = None
+    llm: Node | None = None
+    tts: Node | None = None
+
+
+@dataclass
 class VoicePipeline:
     """The built graph and the session-level objects its nodes share."""
 
@@ -112,9 +121,11 @@ def build_pipeline(
     *,
     hub: ModelHub | None = None,
     see: Callable[[Frame], None] | None = None,
+    overrides: StageOverrides | None = None,
 ) -> VoicePipeline:
     """Build the voice-agent graph (fresh nodes); ``see`` receives the tapped frames."""
     o = options or VoiceAgentOptions()
+    swap = overrides or StageOverrides()
     hub = hub or ModelHub()
     agent = Agent(o.instructions)
     chat = ChatContext(agent.instructions)
@@ -127,15 +138,17 @@ def build_pipeline(
     )
     resampler = Resampler(ResamplerOptions(rate=16000, channels=1), name="resampler")
     vad = SileroVAD(o.vad, name="vad", hub=hub)
-    stt = _stt(o.stt, hub)
+    stt = swap.stt or _stt(o.stt, hub)
     turn = TurnDetector(o.turn, name="turn", hub=hub)
-    if o.llm == "local":
-        llm: Node = LocalResponder(o.responder, name="llm", chat=chat)
+    if swap.llm is not None:
+        llm: Node = swap.llm
+    elif o.llm == "local":
+        llm = LocalResponder(o.responder, name="llm", chat=chat)
     elif o.llm == "openai":
         llm = OpenAIChat(o.openai_llm, name="llm", chat=chat)
     else:
         raise ConfigError(f"unknown llm provider {o.llm!r}", hint=f"one of {', '.join(LLM_PROVIDERS)}")
-    tts = _tts(o.tts, hub)
+    tts = swap.tts or _tts(o.tts, hub)
     gate = InterruptionGate(o.gate, name="gate", playout=playout)
     sink = FileSink(FileSinkOptions(path=o.output), name="sink", playout=playout)
     tap = SessionTap(see or _ignore, name="tap")
@@ -167,10 +180,15 @@ def build_graph() -> Graph:
     return build_pipeline().graph
 
 
-def build_session(options: VoiceAgentOptions | None = None, *, hub: ModelHub | None = None) -> AgentSession:
+def build_session(
+    options: VoiceAgentOptions | None = None,
+    *,
+    hub: ModelHub | None = None,
+    overrides: StageOverrides | None = None,
+) -> AgentSession:
     """A session around a freshly built pipeline."""
     holder: list[AgentSession] = []
-    pipeline = build_pipeline(options, hub=hub, see=lambda frame: holder[0].see(frame))
+    pipeline = build_pipeline(options, hub=hub, see=lambda frame: holder[0].see(frame), overrides=overrides)
     session = AgentSession(pipeline.graph, playout=pipeline.playout, chat=pipeline.chat, agent=pipeline.agent)
     holder.append(session)
     return session
