@@ -161,6 +161,7 @@ def build_pipeline(
     g.connect(stt.outputs["out"], turn.transcripts)
     g.connect(stt.outputs["out"], gate.transcripts)
     g.connect(turn.out, llm.inputs["inp"])
+    g.connect(turn.out, gate.turns)
     g.connect(llm.outputs["out"], tts.inputs["inp"])
     g.connect(tts.outputs["out"], gate.audio)
     g.connect(gate.out, sink.inp)

@@ -1,6 +1,7 @@
 """Interruption gate: agent audio passes to the sink until the user talks over the agent.
 
-When the user starts speaking while the agent is speaking, playout pauses at once. If
+When the user starts speaking while the agent is speaking — or preparing a reply (a turn
+ended and no audio came yet) — playout pauses at once. If
 the speech lasts ``min_duration_ms`` (and brings ``min_words``, when set), it is a real
 interruption: the gate fires the graph's cancellation edges (LLM, TTS and sink flush
 the old reply; the sink reports what was heard) and playout resumes for whatever comes
@@ -16,7 +17,15 @@ import asyncio
 import msgspec
 
 from graphflow.agent.playout import Playout, PlayoutEvent
-from graphflow.frames import AudioFrame, SpeechAudio, SpeechStarted, SpeechStopped, Transcript, VADEvent
+from graphflow.frames import (
+    AudioFrame,
+    EndOfTurn,
+    SpeechAudio,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+    VADEvent,
+)
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 from graphflow.runtime.cancellation import CancelHandle
@@ -40,6 +49,7 @@ class InterruptionGate(Node):
     audio = Input(SpeechAudio, handler="on_audio")
     vad = Input(AudioFrame | VADEvent, handler="on_vad")
     transcripts = Input(Transcript, required=False, handler="on_transcript")
+    turns = Input(EndOfTurn, required=False, handler="on_turn")
     out = Output(SpeechAudio, follows="audio")
 
     def __init__(
@@ -49,6 +59,7 @@ class InterruptionGate(Node):
         self.playout = playout or Playout()
         self.playout.listeners.append(self._on_playout)
         self.queued: set[str] = set()
+        self.thinking = False
         self.candidate: SpeechStarted | None = None
         self.words = 0
         self.timer: asyncio.Task[None] | None = None
@@ -58,8 +69,13 @@ class InterruptionGate(Node):
     # ------------------------------------------------------------------ inputs
     def on_audio(self, frame: SpeechAudio) -> None:
         """Forward agent audio to the sink."""
+        self.thinking = False
         self.queued.add(frame.reply_id)
         self.out.push(frame)
+
+    def on_turn(self, frame: EndOfTurn) -> None:
+        """A user turn ended: a reply is on its way (speech from now on may interrupt it)."""
+        self.thinking = True
 
     def on_vad(self, frame: AudioFrame | VADEvent) -> None:
         """Watch the user's voice activity (audio frames are ignored)."""
@@ -78,8 +94,8 @@ class InterruptionGate(Node):
     # ------------------------------------------------------------------- logic
     @property
     def agent_speaking(self) -> bool:
-        """True while a reply plays, is paused, or waits in front of the sink."""
-        return self.playout.speaking or bool(self.queued)
+        """True while a reply is being prepared, plays, is paused, or waits in front of the sink."""
+        return self.thinking or self.playout.speaking or bool(self.queued)
 
     def _speech_started(self, event: SpeechStarted) -> None:
         if self.candidate is not None:
@@ -138,6 +154,7 @@ class InterruptionGate(Node):
         self.candidate = None
         self.interruptions += 1
         self.queued.clear()
+        self.thinking = False
         handle = self.cancel("barge-in")
         self.spawn(self._resume_after(handle), "resume")
 

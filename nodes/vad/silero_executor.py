@@ -173,6 +173,10 @@ class _Request:
     future: asyncio.Future[float]
 
 
+INLINE_BATCH = 8
+"""Batches up to this many windows (about 1 ms of inference) run on the event loop itself."""
+
+
 class _Batcher:
     """Collects the requests of one event loop and runs them as batches, one at a time."""
 
@@ -208,6 +212,17 @@ class _Batcher:
                 batch.append(request)
         self.pending = later
         if not batch:
+            return
+        if len(batch) <= INLINE_BATCH:
+            # a small batch costs less than the hop to a worker thread and back (and the
+            # GIL hand-over): run it here, on the loop
+            self.busy = True
+            done: asyncio.Future[np.ndarray] = self.loop.create_future()
+            try:
+                done.set_result(self.executor.run_batch([r.stream for r in batch], [r.window for r in batch]))
+            except Exception as exc:
+                done.set_exception(exc)
+            self.finish(batch, done)
             return
         self.busy = True
         work = self.loop.run_in_executor(
