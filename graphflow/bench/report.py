@@ -84,6 +84,26 @@ def document(
     return doc
 
 
+def ratios(doc: dict[str, Any], engine: dict[str, Any] | None = None) -> dict[str, dict[str, float | None]]:
+    """graphflow / peer for each figure both sides measured (lower is better for graphflow)."""
+    out: dict[str, dict[str, float | None]] = {}
+    ours = doc["summary"]
+    for peer, theirs in (doc.get("peers") or {}).items():
+        row: dict[str, float | None] = {}
+        for key in ("end_of_turn_ms", "voice_to_voice_ms", "engine_added_ms", "barge_in_ms"):
+            for q in ("p50", "p99"):
+                a, b = ours.get(key, {}).get(q), (theirs.get(key) or {}).get(q)
+                row[f"{key}.{q}"] = a / b if a is not None and b else None
+        hop = (theirs.get("per_hop_us") or {}).get("10")
+        if engine is not None and hop:
+            row["per_hop_us"] = engine["per_hop_us"] / hop
+            row["fused_per_hop_us"] = engine["fused_per_hop_us"] / hop
+        n, m = doc.get("sessions_at_lag_20ms"), theirs.get("sessions_at_lag_20ms")
+        row["sessions_at_lag_20ms"] = n / m if n is not None and m else None
+        out[peer] = row
+    return out
+
+
 def table(doc: dict[str, Any]) -> str:
     """The terminal table."""
     lines = [f"{'figure (ms)':<24} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'n':>5}"]
@@ -110,6 +130,11 @@ def table(doc: dict[str, Any]) -> str:
                 f"{p['cpu_percent']:>6.1f} {p['rss_per_session_mb']:>8.1f}"
             )
         lines.append(f"sessions with p99 frame lag <= 20 ms: {doc['sessions_at_lag_20ms']}")
+    for peer, row in doc.get("ratios", {}).items():
+        lines.append("")
+        lines.append(f"graphflow / {peer} (same fixtures, same stand-ins; < 1 means graphflow is lower)")
+        for key, value in row.items():
+            lines.append(f"  {key:<28} {'-' if value is None else f'{value:.3f}'}")
     return "\n".join(lines)
 
 

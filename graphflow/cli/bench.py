@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from graphflow.bench.latency import LatencyOptions, run_latency
-from graphflow.bench.report import document, plot, table, write_json
+from graphflow.bench.report import document, plot, ratios, table, write_json
 from graphflow.bench.scaling import sweep
 from graphflow.bench.stats import percentiles
 
@@ -47,7 +47,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--processes", type=int, default=1, help="spread sweep sessions over this many processes"
     )
-    parser.add_argument("--peers", type=Path, help="peer results JSON to include (benchmarks/peers)")
+    parser.add_argument(
+        "--peers", type=Path, nargs="*", default=[], help="peer results JSON (benchmarks/peers)"
+    )
+    parser.add_argument("--engine", type=Path, help="engine benchmark JSON, for the per-hop ratio")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--plot", type=Path, help="write the plots here (PNG)")
     parser.add_argument(
@@ -79,9 +82,14 @@ def run(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     counts = [int(n) for n in args.sessions.split(",") if n.strip()]
     scaling = sweep(options, counts, args.processes) if counts else []
-    peers = json.loads(args.peers.read_text()) if args.peers else None
+    peers = {}
+    for path in args.peers:
+        data = json.loads(path.read_text())
+        peers[data.get("peer", path.stem)] = data
     compute = {key: percentiles(values) for key, values in samples.items()}
-    doc = document(options, results, scaling, compute, peers)
+    doc = document(options, results, scaling, compute, peers or None)
+    engine = json.loads(args.engine.read_text()) if args.engine and args.engine.exists() else None
+    doc["ratios"] = ratios(doc, engine)
     print(table(doc))
     if args.json:
         write_json(doc, args.json)

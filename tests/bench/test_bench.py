@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from graphflow.bench.latency import LatencyOptions, run_latency
-from graphflow.bench.report import document, summarize
+from graphflow.bench.report import document, ratios, summarize
 from graphflow.bench.scaling import ScalePoint, max_sessions
 from graphflow.cli.main import main
 
@@ -89,7 +89,15 @@ def test_smoke_bench_writes_valid_json_and_a_plot(tmp_path: Path) -> None:
     assert png.read_bytes().startswith(b"\x89PNG")
 
 
-def test_document_carries_peer_figures() -> None:
-    doc = document(options(), [], [], {}, {"pipecat": {"per_hop_us": {"10": 9.0}}})
+def test_document_carries_peer_figures_and_ratios() -> None:
+    peer = {"per_hop_us": {"10": 9.0}, "engine_added_ms": {"p50": 6.0, "p99": 9.0}, "sessions_at_lag_20ms": 4}
+    doc = document(options(), [], [], {}, {"pipecat": peer})
     assert doc["peers"]["pipecat"]["per_hop_us"]["10"] == 9.0
     assert doc["summary"]["barge_in_ms"]["count"] == 0
+    doc["summary"]["engine_added_ms"] = {"p50": 1.5, "p99": 3.0}
+    doc["sessions_at_lag_20ms"] = 16
+    row = ratios(doc, {"per_hop_us": 0.9, "fused_per_hop_us": 0.18})["pipecat"]
+    assert row["engine_added_ms.p50"] == pytest.approx(0.25)
+    assert row["engine_added_ms.p99"] == pytest.approx(1 / 3)
+    assert row["per_hop_us"] == pytest.approx(0.1) and row["fused_per_hop_us"] == pytest.approx(0.02)
+    assert row["sessions_at_lag_20ms"] == pytest.approx(4.0)
