@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 from collections.abc import Iterator
 
 import msgspec
@@ -22,6 +21,7 @@ from graphflow.nodes.tts.sentences import SentenceSplitter, SentenceTTS, speakab
 from graphflow.timebase import MS, SECOND, samples_to_ns
 from tests.engine.helpers import run_plan
 from tests.fixtures import model_cache
+from tests.voice.wer import wer
 
 Reply = ReplyDelta | ReplyEnd
 
@@ -123,20 +123,6 @@ def speak(tts: SentenceTTS, frames: list[Reply]) -> FrameSink:
 
 def audio(frames: list[Frame]) -> np.ndarray:
     return np.concatenate([f.samples[:, 0] for f in frames if isinstance(f, SpeechAudio)])
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
-
-
-def wer(ref: str, hyp: str) -> float:
-    r, h = words(ref), words(hyp)
-    row = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
-        prev, row[0] = row[0], i
-        for j in range(1, len(h) + 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-    return row[len(h)] / len(r)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from graphflow.nodes.tts.espeak import EspeakEngine
 from graphflow.nodes.tts.openai import OpenAITTS, OpenAITTSOptions
 from graphflow.runtime.events import NodeIssue, RunEvent
 
-from .test_tts import WER_LIMIT, check_bookkeeping, reply, source, transcribe, wer
+from .test_tts import WER_LIMIT, check_bookkeeping, reply, source, transcribe
+from .wer import wer
 
 
 class SpeechServer(ThreadingHTTPServer):
