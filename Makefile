@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
 DEMO_OUT   ?= out/demo
 
-.PHONY: setup models demo test lint typecheck pytest bench bench-peers bench-voice render clean
+.PHONY: setup models demo test lint typecheck pytest bench bench-peers bench-voice bench-compare render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
@@ -55,9 +55,11 @@ bench-peers:
 	@bash benchmarks/peers/setup-peers.sh
 	@.venv-peers/bin/python benchmarks/peers/pipecat_bench.py --json docs/results/pipecat.json
 
+bench-compare: bench-peers bench-voice
+
 bench-voice: models
 	@$(VENV)/bin/graphflow bench --runs 3 --sessions 1,8,16,24,32,48 --peers docs/results/pipecat.json \
-		--engine docs/results/engine.json --json docs/results/voice.json --plot docs/img/voice-bench.png
+		--engine docs/results/engine.json --json docs/results/voice-standin.json --plot docs/img/voice-bench.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

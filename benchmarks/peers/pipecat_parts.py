@@ -1,0 +1,326 @@
+"""Pipecat 1.14 pieces for the peer benchmark: a paced microphone, a playing speaker, an
+instrumented Silero VAD and fixed-delay STT / LLM / TTS stand-ins, wired the idiomatic
+1.14 way (VAD and Smart Turn v3 live in the user context aggregator).
+
+Every time stamp is ``time.perf_counter()`` seconds; ``SessionLog`` collects them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.settings import STTSettings, TTSSettings
+from pipecat.services.stt_service import STTService
+from pipecat.services.tts_service import TTSService
+from pipecat.transports.base_input import BaseInputTransport
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
+from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.utils.time import time_now_iso8601
+from pipecat.workers.runner import WorkerRunner
+
+RATE = 16000
+FRAME = 320  # 20 ms
+WINDOW = 512  # Silero window at 16 kHz (32 ms)
+STT_DELAY_S = 0.150
+LLM_TTFT_S = 0.200
+TTS_FIRST_AUDIO_S = 0.100
+REPLY_SECONDS = 4.0
+REPLY = "Sure, here is what I found for you in one short reply."  # one sentence: one run_tts
+
+
+@dataclass
+class SessionLog:
+    """What one session saw, on the ``perf_counter`` clock."""
+
+    t0: float | None = None  # wall time the first input frame was fed
+    windows: list[tuple[float, bool, float]] = field(default_factory=list)  # media end s, speech?, at
+    frame_lag: list[float] = field(default_factory=list)  # s, VAD receives frame k vs t0 + k·20 ms
+    onsets: list[float] = field(default_factory=list)  # VAD reports SPEAKING (VADUserStartedSpeaking)
+    stops: list[float] = field(default_factory=list)  # VAD reports QUIET (VADUserStoppedSpeaking)
+    turns: list[float] = field(default_factory=list)  # LLMContextFrame reaches the LLM
+    tts_calls: list[float] = field(default_factory=list)  # run_tts called (text reached the TTS)
+    played: list[tuple[float, float]] = field(default_factory=list)  # (start, seconds) per chunk
+    transcripts: list[str] = field(default_factory=list)  # STT script, one per utterance fed
+    utterance: int = 0  # index into ``transcripts`` of the utterance being fed
+
+    def speech_end(self, before: float) -> float | None:
+        """Wall time of the end of the last window counted as speech, scored before ``before``."""
+        ends = [end for end, speech, at in self.windows if speech and at <= before]
+        return None if not ends or self.t0 is None else self.t0 + max(ends)
+
+    def run_at(self, t: float) -> tuple[float, float] | None:
+        """(start, end) of the run of back-to-back agent chunks playing at ``t``, if any."""
+        start = end = None
+        for s, seconds in self.played:
+            if end is None or s - end > 1e-3:
+                if start is not None and end is not None and start <= t <= end:
+                    return start, end
+                start = s
+            end = s + seconds
+        return (start, end) if start is not None and end is not None and start <= t <= end else None
+
+
+class InstrumentedSileroVAD(SileroVADAnalyzer):
+    """Pipecat's Silero analyzer, unchanged, recording each 32 ms window's speech verdict.
+
+    A window counts as speech exactly when pipecat's ``_run_analyzer`` says so:
+    ``confidence >= params.confidence and smoothed volume >= params.min_volume``.
+    """
+
+    def __init__(self, log: SessionLog, params: VADParams) -> None:
+        super().__init__(sample_rate=RATE, params=params)
+        self._log = log
+        self._confidence = 0.0
+        self._window = 0
+        self._frames = 0
+        self._reported = VADState.QUIET
+
+    def voice_confidence(self, buffer: bytes) -> float:
+        confidence = super().voice_confidence(buffer)
+        self._confidence = float(np.asarray(confidence).reshape(-1)[0])
+        return confidence
+
+    def _get_smoothed_volume(self, audio: bytes) -> float:
+        volume = super()._get_smoothed_volume(audio)  # called once per window, after confidence
+        speech = self._confidence >= self.params.confidence and volume >= self.params.min_volume
+        self._window += 1
+        self._log.windows.append((self._window * WINDOW / RATE, speech, time.perf_counter()))
+        return volume
+
+    async def analyze_audio(self, buffer: bytes) -> VADState:
+        if self._log.t0 is not None:
+            self._log.frame_lag.append(time.perf_counter() - (self._log.t0 + self._frames * FRAME / RATE))
+        self._frames += len(buffer) // 2 // FRAME
+        state = await super().analyze_audio(buffer)
+        # VADController reports exactly these transitions, right after this returns.
+        if state in (VADState.SPEAKING, VADState.QUIET) and state != self._reported:
+            (self._log.onsets if state == VADState.SPEAKING else self._log.stops).append(time.perf_counter())
+            self._reported = state
+        return state
+
+
+class PacedInput(BaseInputTransport):
+    """A microphone: pushes 20 ms frames at real-time pace from ``next_chunk`` until it says stop."""
+
+    def __init__(self, log: SessionLog, next_chunk: Callable[[int], np.ndarray | None]) -> None:
+        super().__init__(TransportParams(audio_in_enabled=True, audio_in_sample_rate=RATE))
+        self._log, self._next_chunk = log, next_chunk
+        self._feeder: asyncio.Task[None] | None = None
+        self.finished = asyncio.Event()
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+        self._feeder = self.create_task(self._feed(), "paced-input")
+
+    async def _feed(self) -> None:
+        k = 0
+        while (chunk := self._next_chunk(k)) is not None:
+            now = time.perf_counter()
+            if self._log.t0 is None:
+                self._log.t0 = now
+            else:
+                await asyncio.sleep(max(0.0, self._log.t0 + k * FRAME / RATE - now))
+            await self.push_audio_frame(InputAudioRawFrame(chunk.tobytes(), RATE, 1))
+            k += 1
+        self.finished.set()
+
+    async def stop(self, frame: EndFrame) -> None:
+        await self._stop_feeder()
+        await super().stop(frame)
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await self._stop_feeder()
+        await super().cancel(frame)
+
+    async def _stop_feeder(self) -> None:
+        if self._feeder is not None:
+            await self.cancel_task(self._feeder)
+            self._feeder = None
+
+
+class PlayingOutput(BaseOutputTransport):
+    """A speaker: each chunk plays for its duration, back to back; records when each started."""
+
+    def __init__(self, log: SessionLog) -> None:
+        super().__init__(TransportParams(audio_out_enabled=True, audio_out_sample_rate=RATE))
+        self._log = log
+        self._free_at = 0.0
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        now = time.perf_counter()
+        start = self._free_at if now - self._free_at < 0.005 else now  # contiguous unless idle
+        seconds = len(frame.audio) / 2 / frame.sample_rate
+        self._log.played.append((start, seconds))
+        self._free_at = start + seconds
+        await asyncio.sleep(max(0.0, self._free_at - time.perf_counter()))
+        return True
+
+
+class StandInSTT(STTService):
+    """Final transcript of the utterance being fed, ``STT_DELAY_S`` after each VAD stop."""
+
+    def __init__(self, log: SessionLog) -> None:
+        super().__init__(
+            sample_rate=RATE, ttfs_p99_latency=0.5, settings=STTSettings(model=None, language=None)
+        )
+        self._log = log
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
+        yield None  # the audio is not recognised; the script is
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            text = self._log.transcripts[min(self._log.utterance, len(self._log.transcripts) - 1)]
+            self.create_task(self._transcribe(text), "stand-in-stt")
+
+    async def _transcribe(self, text: str) -> None:
+        await asyncio.sleep(STT_DELAY_S)
+        await self.push_frame(TranscriptionFrame(text, "user", time_now_iso8601(), finalized=True))
+
+
+class StandInLLM(FrameProcessor):
+    """Answers each ``LLMContextFrame`` with the whole reply in one chunk after ``LLM_TTFT_S``."""
+
+    def __init__(self, log: SessionLog) -> None:
+        super().__init__()
+        self._log = log
+        self._reply: asyncio.Task[None] | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame):
+            self._log.turns.append(time.perf_counter())
+            await self._cancel_reply()
+            self._reply = self.create_task(self._answer(), "stand-in-llm")
+            return
+        if isinstance(frame, InterruptionFrame):
+            await self._cancel_reply()
+        await self.push_frame(frame, direction)
+
+    async def _answer(self) -> None:
+        await asyncio.sleep(LLM_TTFT_S)
+        await self.push_frame(LLMFullResponseStartFrame())
+        await self.push_frame(LLMTextFrame(REPLY))
+        await self.push_frame(LLMFullResponseEndFrame())
+
+    async def _cancel_reply(self) -> None:
+        if self._reply is not None and not self._reply.done():
+            await self.cancel_task(self._reply)
+        self._reply = None
+
+
+class StandInTTS(TTSService):
+    """HTTP-style TTS: first audio ``TTS_FIRST_AUDIO_S`` after the text, then 4 s in 20 ms frames."""
+
+    def __init__(self, log: SessionLog) -> None:
+        self._log = log
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            sample_rate=RATE,
+            settings=TTSSettings(model=None, voice=None, language=None),
+        )
+        t = np.arange(int(REPLY_SECONDS * RATE)) / RATE
+        self._audio = (np.sin(2 * np.pi * 220 * t) * 6000).astype(np.int16).tobytes()
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
+        self._log.tts_calls.append(time.perf_counter())
+        await asyncio.sleep(TTS_FIRST_AUDIO_S)
+        step = FRAME * 2
+        for i in range(0, len(self._audio), step):
+            yield TTSAudioRawFrame(self._audio[i : i + step], RATE, 1, context_id=context_id)
+
+
+@dataclass
+class Session:
+    worker: PipelineWorker
+    input: PacedInput
+    log: SessionLog
+
+    async def run(self) -> None:
+        """Run until the mic has played everything, then cancel the pipeline."""
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(self.worker)
+        task = asyncio.create_task(runner.run())
+        await self.input.finished.wait()
+        await self.worker.cancel()
+        await task
+
+
+def build_session(
+    log: SessionLog, next_chunk: Callable[[int], np.ndarray | None], vad_in: str = "aggregator"
+) -> Session:
+    """mic → STT → user aggregator (Silero VAD + Smart Turn v3) → LLM → TTS → speaker → assistant.
+
+    ``vad_in="processor"`` instead runs the VAD in a ``VADProcessor`` right after the mic (the
+    aggregator then takes its VAD frames), so Smart Turn inference no longer holds up the VAD.
+    """
+    vad = InstrumentedSileroVAD(log, VADParams(confidence=0.5, stop_secs=0.3))
+    strategies = UserTurnStrategies(
+        stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
+    )
+    in_aggregator = vad_in == "aggregator"
+    user_params = LLMUserAggregatorParams(
+        vad_analyzer=vad if in_aggregator else None, user_turn_strategies=strategies
+    )
+    pair = LLMContextAggregatorPair(LLMContext(), user_params=user_params)
+    mic = PacedInput(log, next_chunk)
+    front: list[FrameProcessor] = [mic] if in_aggregator else [mic, VADProcessor(vad_analyzer=vad)]
+    pipeline = Pipeline(
+        [
+            *front,
+            StandInSTT(log),
+            pair.user(),
+            StandInLLM(log),
+            StandInTTS(log),
+            PlayingOutput(log),
+            pair.assistant(),
+        ]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
+        enable_rtvi=False,
+        idle_timeout_secs=None,
+    )
+    return Session(worker, mic, log)
