@@ -17,7 +17,8 @@ from graphflow.models import ModelCache, ModelHub, ModelMissing
 from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 from graphflow.nodes.tts.espeak import EspeakOptions, EspeakTTS
 from graphflow.nodes.tts.piper import PiperTTS
-from graphflow.nodes.tts.sentences import SentenceSplitter, SentenceTTS, speakable, split_sentences
+from graphflow.nodes.tts.sentences import SentenceTTS
+from graphflow.nodes.tts.splitter import SentenceSplitter, speakable, split_sentences
 from graphflow.timebase import MS, SECOND, samples_to_ns
 from tests.engine.helpers import run_plan
 from tests.fixtures import model_cache
