@@ -30,15 +30,10 @@ from loguru import logger
 from pipecat_parts import FRAME, LLM_TTFT_S, RATE, TTS_FIRST_AUDIO_S, SessionLog, build_session
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
-DEFAULT_FIXTURES = (  # the set graphflow's own bench runs by default
-    "q_ls_251-137823-0002_testing_routine.wav",
-    "cmd_go_forward_ten_meters.wav",
-    "cmd_one_two_three.wav",
-    "read_ls_251-118436-0001.wav",
-    "read_ls_3536-23268-0010.wav",
-    "read_arctic_aew_a0001.wav",
-    "spont_ami_ES2011a_intro.wav",
-    "noisy_vctk_p232_113.wav",
+DEFAULT_FIXTURES = tuple(  # the set graphflow's own bench runs by default
+    line.strip()
+    for line in (FIXTURES_DIR / "bench-set.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
 )
 INTERRUPTION = "cmd_go_forward_ten_meters.wav"  # the utterance that barges in (as graphflow)
 BARGE_AFTER_S = 1.0  # after the agent's first audio frame played

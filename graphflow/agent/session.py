@@ -99,8 +99,11 @@ class AgentSession:
         self._agent_start: dict[str, int] = {}
         self._pending: _Exchange | None = None
         self.runner: GraphRunner | None = None
-        self.frame_lag = LatencyStats(keep=200_000)
-        """How late input audio frames leave the VAD, against their real-time schedule (ns)."""
+        self.frame_lag = LatencyStats()
+        """How late input audio frames leave the VAD, against their real-time schedule (ns).
+
+        A histogram only, so a long session costs no memory per frame; a benchmark that
+        wants every sample replaces it with ``LatencyStats(keep=N)`` before running."""
         playout.listeners.append(self._on_playout)
 
     # ---------------------------------------------------------------- running

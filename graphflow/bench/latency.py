@@ -30,6 +30,7 @@ from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, buil
 from graphflow.models import ModelHub
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
+from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS
 
 INTERRUPTION = "cmd_go_forward_ten_meters.wav"
@@ -101,7 +102,9 @@ def build(options: LatencyOptions, path: Path, script: list[str], hub: ModelHub)
     """A session on ``path``: stand-ins or real models, as ``options.mode`` says."""
     agent = VoiceAgentOptions(input=str(path), tail_silence_ms=6000 if options.barge_in else 3000)
     if options.mode == "models":
-        return build_session(agent, hub=hub)
+        session = build_session(agent, hub=hub)
+        session.frame_lag = LatencyStats(keep=LAG_SAMPLES)
+        return session
     if options.mode != "standin":
         raise ConfigError(f"unknown bench mode {options.mode!r}", hint="standin or models")
     overrides = StageOverrides(
@@ -112,9 +115,14 @@ def build(options: LatencyOptions, path: Path, script: list[str], hub: ModelHub)
         tts=StandInTTS(StandInTTSOptions(first_byte_ms=options.tts_first_byte_ms), name="tts"),
     )
     session = build_session(agent, hub=hub, overrides=overrides)
+    session.frame_lag = LatencyStats(keep=LAG_SAMPLES)
     assert overrides.llm is not None
     overrides.llm.chat = session.chat  # type: ignore[attr-defined]
     return session
+
+
+LAG_SAMPLES = 200_000
+"""Frame-lag samples a benchmarked session keeps (over an hour of 20 ms frames)."""
 
 
 def measure(session: AgentSession, fixture: str, run: int, options: LatencyOptions) -> RunResult:

@@ -11,18 +11,19 @@ from graphflow.bench.latency import LatencyOptions, run_latency
 from graphflow.bench.report import document, plot, ratios, table, write_json
 from graphflow.bench.scaling import sweep
 from graphflow.bench.stats import percentiles
+from graphflow.errors import ConfigError
 
-DEFAULT_FIXTURES = (
-    "q_ls_251-137823-0002_testing_routine.wav",
-    "cmd_go_forward_ten_meters.wav",
-    "cmd_one_two_three.wav",
-    "read_ls_251-118436-0001.wav",
-    "read_ls_3536-23268-0010.wav",
-    "read_arctic_aew_a0001.wav",
-    "spont_ami_ES2011a_intro.wav",
-    "noisy_vctk_p232_113.wav",
-)
-"""The fixture set run when none is named."""
+BENCH_SET = "bench-set.txt"
+"""The file in the fixtures folder that lists the fixtures run when none is named."""
+
+
+def default_fixtures(fixtures_dir: Path) -> tuple[str, ...]:
+    """The fixtures listed in ``fixtures_dir/bench-set.txt`` (comments and blanks skipped)."""
+    path = fixtures_dir / BENCH_SET
+    if not path.is_file():
+        raise ConfigError(f"no {BENCH_SET} in {fixtures_dir}", hint="name the fixtures to run")
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +34,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Play fixtures to the voice agent at real-time pace and report per-stage latency, "
         "voice-to-voice, engine-added latency and barge-in; --sessions sweeps concurrent sessions.",
     )
-    parser.add_argument("fixtures", nargs="*", help="fixture file names (default: a set of 8)")
+    parser.add_argument(
+        "fixtures", nargs="*", help="fixture file names (default: the fixtures dir's bench-set.txt)"
+    )
     parser.add_argument("--fixtures-dir", default="benchmarks/fixtures")
     parser.add_argument(
         "--mode",
@@ -62,7 +65,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and write its outputs."""
     options = LatencyOptions(
-        fixtures=tuple(args.fixtures) or DEFAULT_FIXTURES,
+        fixtures=tuple(args.fixtures) or default_fixtures(Path(args.fixtures_dir)),
         fixtures_dir=args.fixtures_dir,
         runs=args.runs,
         mode=args.mode,

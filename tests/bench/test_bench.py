@@ -101,3 +101,13 @@ def test_document_carries_peer_figures_and_ratios() -> None:
     assert row["engine_added_ms.p99"] == pytest.approx(1 / 3)
     assert row["per_hop_us"] == pytest.approx(0.1) and row["fused_per_hop_us"] == pytest.approx(0.02)
     assert row["sessions_at_lag_20ms"] == pytest.approx(4.0)
+
+
+def test_default_fixture_set_is_one_list_of_existing_fixtures(tmp_path: Path) -> None:
+    from graphflow.cli.bench import default_fixtures
+    from graphflow.errors import ConfigError
+
+    names = default_fixtures(FIXTURES)
+    assert len(names) == 8 and all((FIXTURES / name).is_file() for name in names)
+    with pytest.raises(ConfigError, match=r"bench-set\.txt"):
+        default_fixtures(tmp_path)
