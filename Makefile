@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
 DEMO_OUT   ?= out/demo
 
-.PHONY: setup models demo test lint typecheck pytest bench bench-peers bench-voice bench-compare render clean
+.PHONY: setup models livekit-server demo test lint typecheck pytest bench bench-peers bench-voice bench-compare render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install --upgrade --progress-bar on pip setuptools
 	@$(PY) -m pip install --progress-bar on -e '.[dev]'
 	@touch $(STAMP)
+
+livekit-server: setup
+	@echo "==> livekit-server (built once with go install into the cache)"
+	@$(PY) -m graphflow.livekit.server
 
 demo: models
 	@echo "==> the voice agent listens to $(DEMO_INPUT) and answers (offline, local models)"
@@ -41,7 +45,7 @@ typecheck: setup
 	@echo "==> mypy"
 	@$(VENV)/bin/mypy
 
-pytest: models
+pytest: models livekit-server
 	@echo "==> pytest"
 	@$(PY) -m pytest
 

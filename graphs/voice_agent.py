@@ -72,6 +72,18 @@ class StageOverrides:
 
 
 @dataclass
+class PipelineIO:
+    """The nodes that bring the user's audio in and play the agent's audio out."""
+
+    source: Node
+    sink: Node
+
+
+IOFactory = Callable[[Timeline, Playout], PipelineIO]
+"""Builds a pipeline's input and output nodes around its timeline and playout."""
+
+
+@dataclass
 class VoicePipeline:
     """The built graph and the session-level objects its nodes share."""
 
@@ -79,8 +91,8 @@ class VoicePipeline:
     chat: ChatContext
     playout: Playout
     agent: Agent
-    source: FileSource
-    sink: FileSink
+    source: Node
+    sink: Node
     gate: InterruptionGate
 
 
@@ -122,8 +134,12 @@ def build_pipeline(
     hub: ModelHub | None = None,
     see: Callable[[Frame], None] | None = None,
     overrides: StageOverrides | None = None,
+    io: IOFactory | None = None,
 ) -> VoicePipeline:
-    """Build the voice-agent graph (fresh nodes); ``see`` receives the tapped frames."""
+    """Build the voice-agent graph (fresh nodes); ``see`` receives the tapped frames.
+
+    ``io`` replaces the file source and sink (with room nodes, for instance).
+    """
     o = options or VoiceAgentOptions()
     swap = overrides or StageOverrides()
     hub = hub or ModelHub()
@@ -131,11 +147,8 @@ def build_pipeline(
     chat = ChatContext(agent.instructions)
     timeline = Timeline()
     playout = Playout(timeline)
-    source = FileSource(
-        FileSourceOptions(o.input, frame_ms=o.frame_ms, paced=o.paced, tail_silence_ms=o.tail_silence_ms),
-        name="source",
-        timeline=timeline,
-    )
+    ends = io(timeline, playout) if io is not None else _file_io(o, timeline, playout)
+    source, sink = ends.source, ends.sink
     resampler = Resampler(ResamplerOptions(rate=16000, channels=1), name="resampler")
     vad = SileroVAD(o.vad, name="vad", hub=hub)
     stt = swap.stt or _stt(o.stt, hub)
@@ -150,7 +163,6 @@ def build_pipeline(
         raise ConfigError(f"unknown llm provider {o.llm!r}", hint=f"one of {', '.join(LLM_PROVIDERS)}")
     tts = swap.tts or _tts(o.tts, hub)
     gate = InterruptionGate(o.gate, name="gate", playout=playout)
-    sink = FileSink(FileSinkOptions(path=o.output), name="sink", playout=playout)
     tap = SessionTap(see or _ignore, name="tap")
 
     g = Graph("voice_agent")
@@ -164,12 +176,22 @@ def build_pipeline(
     g.connect(turn.out, gate.turns)
     g.connect(llm.outputs["out"], tts.inputs["inp"])
     g.connect(tts.outputs["out"], gate.audio)
-    g.connect(gate.out, sink.inp)
-    g.connect(resampler.out, sink.reference, queue=QueueSpec.frames(256, Overflow.DROP_OLDEST))
+    g.connect(gate.out, sink.inputs["inp"])
+    if "reference" in sink.inputs:
+        g.connect(resampler.out, sink.inputs["reference"], queue=QueueSpec.frames(256, Overflow.DROP_OLDEST))
     for port in (vad.out, stt.outputs["out"], turn.out, llm.outputs["out"], tts.outputs["out"]):
         g.connect(port, tap.inp)
     g.cancels(gate, llm, tts, sink)
     return VoicePipeline(g, chat, playout, agent, source, sink, gate)
+
+
+def _file_io(o: VoiceAgentOptions, timeline: Timeline, playout: Playout) -> PipelineIO:
+    source = FileSource(
+        FileSourceOptions(o.input, frame_ms=o.frame_ms, paced=o.paced, tail_silence_ms=o.tail_silence_ms),
+        name="source",
+        timeline=timeline,
+    )
+    return PipelineIO(source, FileSink(FileSinkOptions(path=o.output), name="sink", playout=playout))
 
 
 def _ignore(frame: Frame) -> None:
@@ -186,10 +208,13 @@ def build_session(
     *,
     hub: ModelHub | None = None,
     overrides: StageOverrides | None = None,
+    io: IOFactory | None = None,
 ) -> AgentSession:
-    """A session around a freshly built pipeline."""
+    """A session around a freshly built pipeline (``io``: other input and output nodes)."""
     holder: list[AgentSession] = []
-    pipeline = build_pipeline(options, hub=hub, see=lambda frame: holder[0].see(frame), overrides=overrides)
+    pipeline = build_pipeline(
+        options, hub=hub, see=lambda frame: holder[0].see(frame), overrides=overrides, io=io
+    )
     session = AgentSession(pipeline.graph, playout=pipeline.playout, chat=pipeline.chat, agent=pipeline.agent)
     holder.append(session)
     return session

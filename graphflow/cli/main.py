@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphflow import __version__
-from graphflow.cli import bench, models, render, run
+from graphflow.cli import agent, bench, models, render, run
 from graphflow.errors import GraphflowError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(commands)
     models.add_parser(commands)
     bench.add_parser(commands)
+    agent.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The agent worker: registers with LiveKit, takes jobs, runs sessions; health and metrics."""

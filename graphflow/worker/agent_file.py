@@ -1,0 +1,37 @@
+"""Loading an agent program: a Python file that defines ``entrypoint(ctx)`` and maybe ``worker_options``."""
+
+from __future__ import annotations
+
+import inspect
+
+import msgspec
+
+from graphflow.errors import ConfigError
+from graphflow.loading import load_attribute
+from graphflow.worker.job import Entrypoint
+from graphflow.worker.settings import WorkerOptions
+
+
+class AgentProgram(msgspec.Struct, frozen=True):
+    """What an agent file defines: its entrypoint and its worker options."""
+
+    path: str
+    entrypoint: Entrypoint
+    options: WorkerOptions
+
+
+def load_agent(path: str) -> AgentProgram:
+    """Import ``path`` and check it defines ``async def entrypoint(ctx)``."""
+    entrypoint = load_attribute(f"{path}:entrypoint")
+    if not inspect.iscoroutinefunction(entrypoint):
+        raise ConfigError(
+            f"{path}: entrypoint must be an async function taking a JobContext",
+            hint="async def entrypoint(ctx: JobContext) -> None: ...",
+        )
+    try:
+        options = load_attribute(f"{path}:worker_options")
+    except ConfigError:
+        options = WorkerOptions()
+    if not isinstance(options, WorkerOptions):
+        raise ConfigError(f"{path}: worker_options must be a WorkerOptions, got {type(options).__name__}")
+    return AgentProgram(path=path, entrypoint=entrypoint, options=options)

@@ -1,0 +1,134 @@
+"""Running workers as a program: signals, several processes, and a connection to one room.
+
+``serve`` runs one worker until SIGTERM or SIGINT, which drain it. ``serve_processes``
+runs one worker per process (each registers with the server on its own, and the
+server spreads jobs over them by the load each reports), restarts a process that
+dies, and forwards SIGTERM so every process drains. ``connect_room`` runs the
+entrypoint for one named room without any dispatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import time
+import uuid
+from multiprocessing.process import BaseProcess
+
+import msgspec
+from livekit import api
+from livekit.protocol import agent as proto
+from livekit.protocol import models
+
+from graphflow.worker.agent_file import load_agent
+from graphflow.worker.job import JobContext, JobOutcome, run_job
+from graphflow.worker.settings import ServerAccess, WorkerOptions
+from graphflow.worker.worker import Worker
+
+log = logging.getLogger("graphflow.worker")
+
+
+async def serve(worker: Worker) -> None:
+    """Run ``worker`` until a signal: SIGTERM/SIGINT drain it (a second one closes it at once)."""
+    loop = asyncio.get_running_loop()
+    drains: set[asyncio.Task[None]] = set()
+
+    def on_signal(signum: int) -> None:
+        if worker.draining:
+            log.warning("signal %d again: closing now", signum)
+            worker.close()
+            return
+        log.info("signal %d: draining", signum)
+        drains.add(loop.create_task(worker.drain()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await worker.run()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+
+
+def run_agent(path: str, access: ServerAccess, options: WorkerOptions | None = None) -> None:
+    """Load the agent at ``path`` and serve it in this process."""
+    program = load_agent(path)
+    worker = Worker(program.entrypoint, options or program.options, access=access)
+    asyncio.run(serve(worker))
+
+
+def _child(path: str, access: bytes, options: bytes, index: int) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s [{index}] %(name)s %(levelname)s %(message)s"
+    )
+    opts = msgspec.json.decode(options, type=WorkerOptions)
+    if opts.health_port > 0:
+        opts = msgspec.structs.replace(opts, health_port=opts.health_port + index)
+    run_agent(path, msgspec.json.decode(access, type=ServerAccess), opts)
+
+
+def serve_processes(path: str, access: ServerAccess, options: WorkerOptions, processes: int) -> int:
+    """Run ``processes`` workers, one per process, until SIGTERM/SIGINT; restart any that dies."""
+    context = multiprocessing.get_context("spawn")
+    args = (path, msgspec.json.encode(access), msgspec.json.encode(options))
+    children: dict[int, BaseProcess] = {}
+    stopping = False
+
+    def start(index: int) -> None:
+        child = context.Process(target=_child, args=(*args, index), name=f"graphflow-worker-{index}")
+        child.start()
+        children[index] = child
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.pid is not None and child.is_alive():
+                import os
+
+                os.kill(child.pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    for index in range(processes):
+        start(index)
+    while True:
+        time.sleep(0.2)
+        for index, child in list(children.items()):
+            if child.is_alive():
+                continue
+            if stopping:
+                children.pop(index)
+            else:
+                log.warning("worker process %d exited with %s; restarting it", index, child.exitcode)
+                start(index)
+        if stopping and not children:
+            return 0
+
+
+async def connect_room(path: str, access: ServerAccess, room: str, identity: str = "") -> JobOutcome:
+    """Run the agent at ``path`` in ``room`` directly (no worker, no dispatch) until it ends."""
+    program = load_agent(path)
+    identity = identity or f"{program.options.identity_prefix}-{uuid.uuid4().hex[:8]}"
+    grants = api.VideoGrants(room_join=True, room=room, agent=True)
+    token = api.AccessToken(access.api_key, access.api_secret).with_identity(identity).with_grants(grants)
+    job = proto.Job(
+        id=f"local-{uuid.uuid4().hex[:12]}",
+        type=proto.JobType.JT_ROOM,
+        room=models.Room(name=room),
+        agent_name=program.options.agent_name,
+    )
+    ctx = JobContext(job, url=access.ws_url, token=token.to_jwt())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, ctx.shutdown, f"signal {signum}")
+    try:
+        return await run_job(ctx, program.entrypoint)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,259 @@
+"""The worker against a real livekit-server: dispatch, jobs, load, reconnects, drain, bad tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from livekit import api
+
+from graphflow.livekit.server import LiveKitServer
+from graphflow.worker.job import JobContext
+from graphflow.worker.protocol import AgentSocket, WorkerAuthError
+from graphflow.worker.settings import LoadOptions, ServerAccess, WorkerOptions
+from graphflow.worker.worker import Worker
+from tests.livekit.peer import Peer
+
+pytestmark = pytest.mark.livekit
+
+
+def access(server: LiveKitServer) -> ServerAccess:
+    """The worker's settings for ``server``."""
+    return ServerAccess(server.url, server.options.api_key, server.options.api_secret)
+
+
+def room_name(prefix: str) -> str:
+    """A room name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class Jobs:
+    """An entrypoint that joins the room and records what it was given."""
+
+    def __init__(self, action: Callable[[JobContext], Awaitable[None]] | None = None) -> None:
+        self.started: dict[str, JobContext] = {}
+        self.action = action
+        self.arrived = asyncio.Event()
+
+    async def __call__(self, ctx: JobContext) -> None:
+        self.started[ctx.room_name] = ctx
+        self.arrived.set()
+        await ctx.connect()
+        if self.action is not None:
+            await self.action(ctx)
+
+    async def wait_for(self, room: str, timeout: float = 15.0) -> JobContext:
+        """The job of ``room`` once it started."""
+        async with asyncio.timeout(timeout):
+            while room not in self.started:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.started[room]
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    """Run ``worker`` for the block; wait until it registered; close it after."""
+    task = asyncio.ensure_future(worker.run())
+    try:
+        await asyncio.wait_for(worker.registered.wait(), 15)
+        yield worker
+    finally:
+        worker.close()
+        await asyncio.wait_for(task, 20)
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll ``check`` until it holds."""
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
+
+
+async def test_automatic_dispatch_runs_a_job_per_room(livekit_server: LiveKitServer) -> None:
+    jobs = Jobs()
+    async with running(Worker(jobs, WorkerOptions(), access=access(livekit_server))) as worker:
+        room = room_name("auto")
+        peer = await Peer(livekit_server, "user", room).join()
+        joined = time.monotonic()
+        try:
+            ctx = await jobs.wait_for(room)
+            await wait_until(lambda: any(p.startswith("agent-") for p in peer.room.remote_participants))
+            dispatch_ms = (time.monotonic() - joined) * 1000
+            assert ctx.room.name == room
+            assert ctx.job_id in worker.jobs
+            assert dispatch_ms > 0
+        finally:
+            await peer.leave()
+        await wait_until(lambda: not worker.jobs, timeout=30)
+        assert [o.status for o in worker.outcomes] == ["success"]
+
+
+async def test_explicit_dispatch_by_agent_name_and_token(livekit_server: LiveKitServer) -> None:
+    jobs = Jobs()
+    options = WorkerOptions(agent_name="booker")
+    async with running(Worker(jobs, options, access=access(livekit_server))):
+        # 1. through AgentDispatchService
+        room = room_name("explicit")
+        lk = api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+        )
+        try:
+            await lk.room.create_room(api.CreateRoomRequest(name=room))
+            await lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="booker", room=room, metadata='{"table": 4}')
+            )
+            ctx = await jobs.wait_for(room)
+            assert ctx.agent_name == "booker"
+            assert ctx.metadata == '{"table": 4}'
+            ctx.shutdown("test done")
+        finally:
+            await lk.aclose()
+        # 2. through the room configuration in a participant's token
+        room2 = room_name("token")
+        config = api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name="booker", metadata="vip")])
+        peer = await Peer(livekit_server, "guest", room2).join(room_config=config)
+        try:
+            ctx2 = await jobs.wait_for(room2)
+            assert ctx2.metadata == "vip"
+        finally:
+            await peer.leave()
+
+
+async def test_a_worker_with_a_name_gets_no_automatic_jobs(livekit_server: LiveKitServer) -> None:
+    named = Jobs()
+    async with running(Worker(named, WorkerOptions(agent_name="quiet"), access=access(livekit_server))):
+        room = room_name("unnamed")
+        peer = await Peer(livekit_server, "user", room).join()
+        try:
+            with pytest.raises(TimeoutError):
+                await named.wait_for(room, timeout=2.0)
+        finally:
+            await peer.leave()
+
+
+async def test_a_failing_job_fails_alone(livekit_server: LiveKitServer) -> None:
+    async def action(ctx: JobContext) -> None:
+        if ctx.room_name.startswith("crash"):
+            raise RuntimeError("the agent broke")
+
+    jobs = Jobs(action)
+    options = WorkerOptions(agent_name="fragile")
+    async with running(Worker(jobs, options, access=access(livekit_server))) as worker:
+        good, bad = room_name("fine"), room_name("crash")
+        lk = api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+        )
+        try:
+            for room in (good, bad):
+                await lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(agent_name="fragile", room=room)
+                )
+            ok = await jobs.wait_for(good)
+            await jobs.wait_for(bad)
+            await wait_until(lambda: any(o.status == "failed" for o in worker.outcomes))
+            failed = [o for o in worker.outcomes if o.status == "failed"]
+            assert len(failed) == 1 and "the agent broke" in failed[0].error
+            assert ok.job_id in worker.jobs and not ok.ended  # the other job runs on
+        finally:
+            await lk.aclose()
+
+
+async def test_two_workers_share_jobs_by_load(livekit_server: LiveKitServer) -> None:
+    first, second = Jobs(), Jobs()
+    one_each = WorkerOptions(agent_name="pair", load=LoadOptions(max_jobs=2, interval_s=0.5))
+    a = Worker(first, one_each, access=access(livekit_server))
+    b = Worker(second, one_each, access=access(livekit_server))
+    lk = api.LiveKitAPI(
+        livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+    )
+    async with running(a), running(b):
+        rooms = [room_name("pair") for _ in range(4)]
+        try:
+            for room in rooms:
+                await lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(agent_name="pair", room=room)
+                )
+                await wait_until(lambda: room in first.started or room in second.started)  # noqa: B023
+        finally:
+            await lk.aclose()
+        assert len(first.started) == 2 and len(second.started) == 2
+        assert a.info().status == "full" and b.info().status == "full"
+
+
+async def test_worker_reconnects_after_the_server_restarts(fresh_server: LiveKitServer) -> None:
+    jobs = Jobs()
+    worker = Worker(jobs, WorkerOptions(agent_name="phoenix"), access=access(fresh_server))
+    async with running(worker):
+        first_id = worker.worker_id
+        fresh_server.stop()
+        await wait_until(lambda: not worker.connected)
+        fresh_server.start()
+        await asyncio.wait_for(worker.registered.wait(), 30)
+        assert worker.connected and worker.worker_id != first_id
+        room = room_name("after-restart")
+        lk = api.LiveKitAPI(
+            fresh_server.http_url, fresh_server.options.api_key, fresh_server.options.api_secret
+        )
+        try:
+            await lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="phoenix", room=room)
+            )
+        finally:
+            await lk.aclose()
+        await jobs.wait_for(room)
+
+
+async def test_drain_takes_no_new_jobs_and_waits_for_running_ones(livekit_server: LiveKitServer) -> None:
+    async def hold(ctx: JobContext) -> None:
+        ctx.spawn(asyncio.sleep(1.5), "short job")  # the job ends when this work is done
+
+    jobs = Jobs(hold)
+    worker = Worker(jobs, WorkerOptions(agent_name="drainer"), access=access(livekit_server))
+    lk = api.LiveKitAPI(
+        livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+    )
+    task = asyncio.ensure_future(worker.run())
+    try:
+        await asyncio.wait_for(worker.registered.wait(), 15)
+        room = room_name("drain")
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name="drainer", room=room)
+        )
+        await jobs.wait_for(room)
+        drain = asyncio.ensure_future(worker.drain(timeout_s=20))
+        await wait_until(lambda: worker.info().status == "draining")
+        late = room_name("late")
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name="drainer", room=late)
+        )
+        await asyncio.wait_for(drain, 25)
+        await asyncio.wait_for(task, 10)
+        assert late not in jobs.started
+        assert [o.status for o in worker.outcomes] == ["success"]
+    finally:
+        worker.close()
+        await lk.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+
+async def test_a_token_without_the_agent_grant_is_refused_clearly(livekit_server: LiveKitServer) -> None:
+    creds = access(livekit_server)
+    plain = (
+        api.AccessToken(creds.api_key, creds.api_secret)
+        .with_identity("not-an-agent")
+        .with_grants(api.VideoGrants(room_join=True, room="x"))
+        .to_jwt()
+    )
+    with pytest.raises(WorkerAuthError) as refused:
+        await AgentSocket.open(creds, plain)
+    assert "agent grant" in str(refused.value)
+    wrong = ServerAccess(creds.url, creds.api_key, "not-the-secret")
+    worker = Worker(Jobs(), WorkerOptions(), access=wrong)
+    with pytest.raises(WorkerAuthError):
+        await asyncio.wait_for(worker.run(), 15)

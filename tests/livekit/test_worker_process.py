@@ -1,0 +1,84 @@
+"""``graphflow start`` as a real process: health and metrics endpoints, SIGTERM drain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from livekit import api
+
+from graphflow.livekit.server import LiveKitServer, free_port
+from tests.livekit.test_worker import room_name
+
+pytestmark = pytest.mark.livekit
+
+AGENT = Path(__file__).parent / "agents" / "brief.py"
+
+
+async def get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (status 0 if nothing answers)."""
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r,
+        ):
+            return r.status, await r.text()
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return 0, ""
+
+
+async def test_start_serves_health_and_drains_on_sigterm(
+    livekit_server: LiveKitServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = dict(
+        os.environ,
+        LIVEKIT_URL=livekit_server.url,
+        LIVEKIT_API_KEY=livekit_server.options.api_key,
+        LIVEKIT_API_SECRET=livekit_server.options.api_secret,
+        BRIEF_AGENT_NAME="sigterm",
+        BRIEF_AGENT_SECONDS="3",
+    )
+    log = (tmp_path / "worker.log").open("wb")
+    command = [sys.executable, "-m", "graphflow.cli.main", "start", str(AGENT), "--health-port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    lk = api.LiveKitAPI(
+        livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+    )
+    try:
+        async with asyncio.timeout(30):
+            while (await get(base + "/"))[0] != 200:
+                assert process.poll() is None, (tmp_path / "worker.log").read_text()
+                await asyncio.sleep(0.1)
+        room = room_name("sigterm")
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name="sigterm", room=room)
+        )
+        async with asyncio.timeout(20):
+            while room not in (await get(base + "/worker"))[1]:
+                await asyncio.sleep(0.1)
+        status, metrics = await get(base + "/metrics")
+        assert status == 200 and "graphflow_jobs_running 1.0" in metrics
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            while '"draining"' not in (await get(base + "/worker"))[1]:
+                await asyncio.sleep(0.05)
+        async with asyncio.timeout(30):
+            while process.poll() is None:
+                await asyncio.sleep(0.1)
+        assert process.returncode == 0
+        text = (tmp_path / "worker.log").read_text()
+        assert "draining" in text and "ended: success" in text
+    finally:
+        await lk.aclose()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
