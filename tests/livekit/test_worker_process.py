@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,19 @@ from tests.livekit.test_worker import room_name
 pytestmark = pytest.mark.livekit
 
 AGENT = Path(__file__).parent / "agents" / "brief.py"
+
+
+def two_free_ports() -> int:
+    """A port P such that P and P + 1 are both free on loopback."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
 
 
 async def get(url: str) -> tuple[int, str]:
@@ -78,6 +93,45 @@ async def test_start_serves_health_and_drains_on_sigterm(
         assert "draining" in text and "ended: success" in text
     finally:
         await lk.aclose()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+async def test_start_with_two_processes_registers_both_and_stops_both(
+    livekit_server: LiveKitServer, tmp_path: Path
+) -> None:
+    first = two_free_ports()  # the processes take consecutive health ports
+    env = dict(
+        os.environ,
+        LIVEKIT_URL=livekit_server.url,
+        LIVEKIT_API_KEY=livekit_server.options.api_key,
+        LIVEKIT_API_SECRET=livekit_server.options.api_secret,
+        BRIEF_AGENT_NAME="pool",
+        BRIEF_AGENT_SECONDS="1",
+    )
+    log = (tmp_path / "pool.log").open("wb")
+    command = [sys.executable, "-m", "graphflow.cli.main", "start", str(AGENT), "--processes", "2"]
+    process = subprocess.Popen(
+        [*command, "--health-port", str(first)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        async with asyncio.timeout(60):
+            for port in (first, first + 1):
+                while (await get(f"http://127.0.0.1:{port}/"))[0] != 200:
+                    assert process.poll() is None, (tmp_path / "pool.log").read_text()
+                    await asyncio.sleep(0.1)
+        infos = [json.loads((await get(f"http://127.0.0.1:{port}/worker"))[1]) for port in (first, first + 1)]
+        ids = {info["worker_id"] for info in infos}
+        assert len(ids) == 2  # two workers, each registered with the server on its own
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            while process.poll() is None:
+                await asyncio.sleep(0.1)
+        assert process.returncode == 0
+        assert (await get(f"http://127.0.0.1:{first}/"))[0] == 0  # the children are gone too
+    finally:
         if process.poll() is None:
             process.kill()
             process.wait()
