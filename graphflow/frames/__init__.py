@@ -3,6 +3,7 @@
 from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio, ToolCall, heard_prefix
 from graphflow.frames.audio import ANY_AUDIO, AudioFormat, AudioFrame, SampleFormat
 from graphflow.frames.base import ControlFrame, EndOfStream, Flush, Frame, TextFrame
+from graphflow.frames.room import DataPacket
 from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "AudioFormat",
     "AudioFrame",
     "ControlFrame",
+    "DataPacket",
     "EndOfStream",
     "EndOfTurn",
     "Flush",

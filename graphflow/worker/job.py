@@ -20,6 +20,7 @@ from livekit import rtc
 from livekit.protocol import agent as proto
 
 from graphflow.errors import ConfigError, GraphflowError
+from graphflow.livekit.room import E2EESettings, RoomSettings, connect_room
 
 if TYPE_CHECKING:
     from graphflow.agent.session import AgentSession
@@ -40,13 +41,6 @@ class JobOutcome(msgspec.Struct, frozen=True):
     error: str = ""
     reason: str = ""
     seconds: float = 0.0
-
-
-class JobConnectError(GraphflowError):
-    """The job could not join its room."""
-
-    code = "job.connect"
-    retryable = True
 
 
 class JobContext:
@@ -91,14 +85,13 @@ class JobContext:
         return str(self.job.agent_name)
 
     # ----------------------------------------------------------------- room
-    async def connect(self, options: rtc.RoomOptions | None = None, *, timeout_s: float = 15.0) -> rtc.Room:
-        """Join the job's room as the agent participant."""
-        try:
-            await asyncio.wait_for(
-                self.room.connect(self.url, self.token, options or rtc.RoomOptions()), timeout_s
-            )
-        except (rtc.ConnectError, TimeoutError) as exc:
-            raise JobConnectError(f"job {self.job_id} could not join room {self.room_name!r}: {exc}") from exc
+    async def connect(
+        self, *, e2ee: E2EESettings | None = None, auto_subscribe: bool = True, timeout_s: float = 15.0
+    ) -> rtc.Room:
+        """Join the job's room as the agent participant (``e2ee``: the room's shared key)."""
+        settings = RoomSettings(url=self.url, token=self.token, auto_subscribe=auto_subscribe, e2ee=e2ee)
+        settings = msgspec.structs.replace(settings, connect_timeout_s=timeout_s)
+        await connect_room(settings, room=self.room)
         self._connected = True
         return self.room
 

@@ -1,0 +1,1 @@
+"""LiveKit room nodes: audio in and out, transcriptions, data packets."""

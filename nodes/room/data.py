@@ -1,0 +1,240 @@
+"""Data packets of a LiveKit room as graph ports: receive them as frames, publish frames.
+
+:class:`RoomDataSource` turns the room's ``data_received`` events into
+:class:`~graphflow.frames.DataPacket` frames (optionally only some topics), through a
+bounded queue that drops the oldest packet when the graph falls behind.
+:class:`RoomDataSink` publishes the packets it receives, in order, to everyone or to
+the identities a packet names. A packet over the size limit of its kind (15 KiB
+reliable, 1300 bytes lossy) is refused with a :class:`DataPacketTooLarge` reported to
+the run's observers; the node carries on with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import msgspec
+from livekit import rtc
+
+from graphflow.errors import ConfigError, FrameError, ProviderError
+from graphflow.frames import DataPacket
+from graphflow.node import Node
+from graphflow.ports import Input, Output
+
+MAX_RELIABLE_BYTES = 15 * 1024
+"""The largest payload of a reliable data packet (15 KiB)."""
+MAX_LOSSY_BYTES = 1300
+"""The largest payload of a lossy data packet (one network packet)."""
+
+
+class DataPacketTooLarge(FrameError):
+    """A data packet's payload is over the limit of its kind; it was not sent."""
+
+    code = "frame.data_too_large"
+
+
+class DataPublishError(ProviderError):
+    """Publishing a data packet to the room failed (the room disconnected, for example)."""
+
+    code = "livekit.publish_failed"
+    retryable = True
+
+
+def check_packet_size(packet: DataPacket) -> None:
+    """Raise :class:`DataPacketTooLarge` when ``packet`` is over the limit of its kind."""
+    limit = MAX_RELIABLE_BYTES if packet.reliable else MAX_LOSSY_BYTES
+    if packet.size <= limit:
+        return
+    kind = "reliable" if packet.reliable else "lossy"
+    hint = (
+        "split the payload into packets of at most 15360 bytes, or send it as a byte stream "
+        "(room.local_participant.send_bytes / stream_bytes)"
+        if packet.reliable
+        else "keep lossy packets within 1300 bytes, or send it reliably (up to 15360 bytes)"
+    )
+    raise DataPacketTooLarge(
+        f"{kind} data packet of {packet.size} bytes (topic {packet.topic!r}) is over the "
+        f"{limit}-byte limit of {kind} packets; it was not sent",
+        hint=hint,
+    )
+
+
+class RoomDataSourceOptions(msgspec.Struct, frozen=True):
+    """``topics``: accept only these (empty: all); ``max_queued``: packets held while the graph is busy."""
+
+    topics: tuple[str, ...] = ()
+    max_queued: int = 64
+    end_on_disconnect: bool = True
+    """End the stream when the room disconnects."""
+
+
+class RoomDataSource(Node):
+    """Emits the data packets participants send to the room, as :class:`DataPacket` frames."""
+
+    Options = RoomDataSourceOptions
+    options: RoomDataSourceOptions
+    out = Output(DataPacket, doc="received packets; ``sender`` is the sending participant")
+
+    def __init__(
+        self, options: RoomDataSourceOptions | None = None, *, room: rtc.Room, name: str | None = None
+    ) -> None:
+        super().__init__(options, name=name)
+        if self.options.max_queued < 1:
+            raise ConfigError(f"max_queued must be at least 1, got {self.options.max_queued}")
+        self.room = room
+        self.received = 0
+        """Packets accepted (after the topic filter)."""
+        self.filtered = 0
+        """Packets ignored for their topic."""
+        self.dropped = 0
+        """Packets dropped because the queue was full (the oldest goes first)."""
+        self._queue: deque[DataPacket] = deque()
+        self._wake = asyncio.Event()
+        self._ended = False
+        self._start = 0
+
+    async def setup(self) -> None:
+        """Start listening to the room's data packets."""
+        if not self.room.isconnected():
+            raise ConfigError(
+                f"{self.name or 'RoomDataSource'}: the room is not connected",
+                hint="await connect_room(...) before running the graph",
+            )
+        self._start = self.now()
+        self.room.on("data_received", self._on_data)
+        self.room.on("disconnected", self._on_disconnected)
+        self.room.on("connection_state_changed", self._on_state)
+
+    async def run(self) -> None:
+        """Send packets as they arrive, until the room disconnects or the run stops."""
+        while True:
+            while self._queue:
+                await self.out.send(self._queue.popleft())
+            if self._ended:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def close(self) -> None:
+        """Stop listening to the room."""
+        self.room.off("data_received", self._on_data)
+        self.room.off("disconnected", self._on_disconnected)
+        self.room.off("connection_state_changed", self._on_state)
+
+    def _on_data(self, packet: rtc.DataPacket) -> None:
+        topic = packet.topic or ""
+        if self.options.topics and topic not in self.options.topics:
+            self.filtered += 1
+            return
+        now = self.now()
+        frame = DataPacket(
+            payload=packet.data,
+            topic=topic,
+            reliable=packet.kind == rtc.DataPacketKind.KIND_RELIABLE,
+            sender=packet.participant.identity if packet.participant is not None else "",
+            pts=now - self._start,
+            created=now,
+            generation=self.generation,
+        )
+        self.received += 1
+        if len(self._queue) >= self.options.max_queued:
+            self._queue.popleft()
+            self.dropped += 1
+            if self.dropped & (self.dropped - 1) == 0:  # the 1st, 2nd, 4th, 8th ... drop
+                self.report(
+                    FrameError(
+                        f"{self.dropped} received data packet(s) dropped: the graph is not keeping up",
+                        code="frame.data_dropped",
+                        hint="raise RoomDataSourceOptions.max_queued or speed up the nodes downstream",
+                    )
+                )
+        self._queue.append(frame)
+        self._wake.set()
+
+    def _on_state(self, state: rtc.ConnectionState.ValueType) -> None:
+        # a client-initiated disconnect may report only the state change, not "disconnected"
+        if state == rtc.ConnectionState.CONN_DISCONNECTED:
+            self._on_disconnected()
+
+    def _on_disconnected(self, reason: object = None) -> None:
+        if self.options.end_on_disconnect:
+            self._ended = True
+            self._wake.set()
+
+
+class RoomDataSinkOptions(msgspec.Struct, frozen=True):
+    """``max_pending``: packets waiting to be published before new ones are refused."""
+
+    max_pending: int = 256
+
+
+class RoomDataSink(Node):
+    """Publishes each :class:`DataPacket` it receives to the room, in order."""
+
+    Options = RoomDataSinkOptions
+    options: RoomDataSinkOptions
+    inp = Input(DataPacket, doc="packets to publish; ``destinations`` empty means everyone")
+
+    def __init__(
+        self, options: RoomDataSinkOptions | None = None, *, room: rtc.Room, name: str | None = None
+    ) -> None:
+        super().__init__(options, name=name)
+        if self.options.max_pending < 1:
+            raise ConfigError(f"max_pending must be at least 1, got {self.options.max_pending}")
+        self.room = room
+        self.sent = 0
+        """Packets published."""
+        self.refused = 0
+        """Packets not sent: over the size limit, or the backlog was full."""
+        self.failed = 0
+        """Packets the room failed to publish."""
+        self._pending: deque[DataPacket] = deque()
+        self._sender: asyncio.Task[None] | None = None
+
+    def on_frame(self, frame: DataPacket) -> None:
+        """Check the packet's size and queue it for publishing."""
+        try:
+            check_packet_size(frame)
+        except DataPacketTooLarge as exc:
+            self.refused += 1
+            self.report(exc)
+            return
+        if len(self._pending) >= self.options.max_pending:
+            self.refused += 1
+            self.report(
+                FrameError(
+                    f"data packet (topic {frame.topic!r}) not sent: {len(self._pending)} packets "
+                    "are still waiting to be published",
+                    code="frame.data_backlog_full",
+                    hint="send less often, or raise RoomDataSinkOptions.max_pending",
+                )
+            )
+            return
+        self._pending.append(frame)
+        if self._sender is None or self._sender.done():
+            self._sender = self.spawn(self._publish_pending(), name="publish")
+
+    async def _publish_pending(self) -> None:
+        """Publish queued packets one after the other (one sender at a time keeps them in order)."""
+        while self._pending:
+            frame = self._pending[0]
+            try:
+                await self.room.local_participant.publish_data(
+                    frame.payload,
+                    reliable=frame.reliable,
+                    topic=frame.topic,
+                    destination_identities=list(frame.destinations),
+                )
+            except Exception as exc:
+                self.failed += 1
+                error = DataPublishError(
+                    f"publishing a {frame.size}-byte data packet (topic {frame.topic!r}) failed: {exc}",
+                    hint="check that the room is still connected",
+                )
+                error.__cause__ = exc
+                self.report(error)
+            else:
+                self.sent += 1
+            finally:
+                self._pending.popleft()
