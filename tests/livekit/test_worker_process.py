@@ -16,6 +16,7 @@ import pytest
 from livekit import api
 
 from graphflow.livekit.server import LiveKitServer, free_port
+from tests.livekit.peer import Peer
 from tests.livekit.test_worker import room_name
 
 pytestmark = pytest.mark.livekit
@@ -133,6 +134,86 @@ async def test_start_with_two_processes_registers_both_and_stops_both(
         assert (await get(f"http://127.0.0.1:{first}/"))[0] == 0  # the children are gone too
     finally:
         if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def agent_env(server: LiveKitServer, name: str, seconds: str) -> dict[str, str]:
+    """The environment of a worker process for ``server`` running the brief agent."""
+    return dict(
+        os.environ,
+        LIVEKIT_URL=server.url,
+        LIVEKIT_API_KEY=server.options.api_key,
+        LIVEKIT_API_SECRET=server.options.api_secret,
+        BRIEF_AGENT_NAME=name,
+        BRIEF_AGENT_SECONDS=seconds,
+    )
+
+
+async def test_connect_joins_one_room_and_exits_with_the_job(
+    livekit_server: LiveKitServer, tmp_path: Path
+) -> None:
+    room = room_name("connect")
+    peer = await Peer(livekit_server, "visitor", room).join()
+    command = [sys.executable, "-m", "graphflow.cli.main", "connect", str(AGENT), "--room", room]
+    process = subprocess.Popen(
+        command,
+        env=agent_env(
+            livekit_server, "direct", "5"
+        ),  # participants that publish nothing are announced every 3 s
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        async with asyncio.timeout(30):
+            while not any(i.startswith("agent-") for i in peer.room.remote_participants):
+                await asyncio.sleep(0.05)
+            while process.poll() is None:
+                await asyncio.sleep(0.1)
+        output = process.stdout.read().decode() if process.stdout else ""
+        assert process.returncode == 0, output
+        assert "success" in output
+    finally:
+        await peer.leave()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def test_dev_restarts_the_worker_when_the_agent_changes(
+    livekit_server: LiveKitServer, tmp_path: Path
+) -> None:
+    agent = tmp_path / "agent.py"
+    agent.write_text(AGENT.read_text())
+    port = free_port()
+    log = (tmp_path / "dev.log").open("wb")
+    command = [sys.executable, "-m", "graphflow.cli.main", "dev", str(agent), "--health-port", str(port)]
+    process = subprocess.Popen(
+        command, env=agent_env(livekit_server, "devloop", "1"), stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    async def worker_id() -> str:
+        status, body = await get(url + "/worker")
+        return str(json.loads(body)["worker_id"]) if status == 200 else ""
+
+    try:
+        async with asyncio.timeout(30):
+            while not (first := await worker_id()):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.1)  # a newer modification time than the one dev recorded
+        agent.write_text(AGENT.read_text() + "\n# changed\n")
+        async with asyncio.timeout(40):
+            while (second := await worker_id()) in ("", first):
+                await asyncio.sleep(0.1)
+        assert second != first
+        assert "restarting the worker" in (tmp_path / "dev.log").read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
         log.close()
