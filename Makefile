@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
 DEMO_OUT   ?= out/demo
 
-.PHONY: setup models livekit-server demo test lint typecheck pytest bench bench-peers bench-voice bench-compare render clean
+.PHONY: setup models livekit-server demo test lint typecheck pytest bench bench-peers bench-voice bench-compare bench-room render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
@@ -60,6 +60,9 @@ bench-peers:
 	@.venv-peers/bin/python benchmarks/peers/pipecat_bench.py --json docs/results/pipecat.json
 
 bench-compare: bench-peers bench-voice
+
+bench-room: models livekit-server
+	@$(PY) benchmarks/room_latency.py --runs 8 --json docs/results/room.json --plot docs/img/room-latency.png
 
 bench-voice: models
 	@$(VENV)/bin/graphflow bench --runs 3 --sessions 1,8,16,24,32,48 --peers docs/results/pipecat.json \

@@ -160,10 +160,15 @@ class Node:
         A failure in it fails the run like a failure in a handler, naming this node.
         """
         if self._rt is None:
+            work.close()
             raise ConfigError(f"node {self.name!r} is not running; cannot spawn work")
-        return self._rt.spawn(
-            _named(self.qualname or self.name, work), name=f"{self.qualname}:{name or 'work'}"
-        )
+        named = _named(self.qualname or self.name, work)
+        try:
+            return self._rt.spawn(named, name=f"{self.qualname}:{name or 'work'}")
+        except BaseException:
+            named.close()
+            work.close()
+            raise
 
     def cancel(self, reason: str = "") -> CancelHandle:
         """Fire this node's cancellation edges (two-phase flush of their targets).

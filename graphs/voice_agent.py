@@ -77,6 +77,8 @@ class PipelineIO:
 
     source: Node
     sink: Node
+    transcripts: Node | None = None
+    """Optional: receives the user's transcripts (to publish them, for instance)."""
 
 
 IOFactory = Callable[[Timeline, Playout], PipelineIO]
@@ -172,6 +174,8 @@ def build_pipeline(
     g.connect(vad.out, gate.vad)
     g.connect(stt.outputs["out"], turn.transcripts)
     g.connect(stt.outputs["out"], gate.transcripts)
+    if ends.transcripts is not None:
+        g.connect(stt.outputs["out"], ends.transcripts.inputs["inp"])
     g.connect(turn.out, llm.inputs["inp"])
     g.connect(turn.out, gate.turns)
     g.connect(llm.outputs["out"], tts.inputs["inp"])

@@ -147,7 +147,10 @@ class RunState:
         """Start a task owned by the run's task group."""
         if self.task_group is None:
             raise ConfigError("the run has not started")
-        return self.task_group.create_task(coro, name=name)
+        try:
+            return self.task_group.create_task(coro, name=name)
+        except RuntimeError as exc:  # the task group has finished: the run is over
+            raise ConfigError(f"the run is over; cannot start {name}") from exc
 
     def node_finished(self, state: NodeState) -> None:
         """A node sent its end of stream."""

@@ -61,6 +61,7 @@ class Peer:
         self.room = rtc.Room()
         self.heard: dict[str, Heard] = {}
         self.texts: list[tuple[dict[str, str], str, str]] = []
+        self.source: rtc.AudioSource | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.room.on("track_subscribed", self._on_track)
 
@@ -71,8 +72,13 @@ class Peer:
         self.room.register_text_stream_handler("lk.transcription", self._on_text)
         return self
 
-    async def speak(self, wav: Path, *, rate: int = 48000, channels: int = 1, lead_ms: int = 0) -> None:
-        """Publish ``wav`` as the microphone, at real-time pace, then 1 s of silence."""
+    async def speak(
+        self, wav: Path, *, rate: int = 48000, channels: int = 1, lead_ms: int = 0, tail_ms: int = 1000
+    ) -> tuple[float, float]:
+        """Publish ``wav`` as the microphone at real-time pace, then ``tail_ms`` of silence.
+
+        Returns the loop times at which the first and the last loud 10 ms of speech were sent.
+        """
         samples, file_rate = decode_file(wav)
         mono = samples.astype(np.float32).mean(axis=1)
         if file_rate != rate:
@@ -81,17 +87,30 @@ class Peer:
             mono = soxr.resample(mono, file_rate, rate)
         pcm = np.clip(mono, -32768, 32767).astype(np.int16)
         pad = np.zeros(rate * lead_ms // 1000, np.int16)
-        pcm = np.concatenate([pad, pcm, np.zeros(rate, np.int16)])
-        source = rtc.AudioSource(rate, channels, queue_size_ms=200)
-        track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
-        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-        await self.room.local_participant.publish_track(track, options)
+        pcm = np.concatenate([pad, pcm, np.zeros(rate * tail_ms // 1000, np.int16)])
+        if self.source is None or self.source.sample_rate != rate or self.source.num_channels != channels:
+            await self.open_microphone(rate, channels)
+        source = self.source
+        assert source is not None
+        loop = asyncio.get_running_loop()
         step = rate // 100
+        loud: list[float] = []
         for first in range(0, len(pcm) - step + 1, step):
             chunk = pcm[first : first + step]
             frame = np.repeat(chunk[:, None], channels, axis=1) if channels > 1 else chunk
             await source.capture_frame(rtc.AudioFrame(frame.tobytes(), rate, channels, step))
+            if np.abs(chunk).max() > 1000:
+                # captured once the source's queue has room: it leaves ``queued_duration`` later
+                loud.append(loop.time() + source.queued_duration)
         await source.wait_for_playout()
+        return (loud[0], loud[-1]) if loud else (loop.time(), loop.time())
+
+    async def open_microphone(self, rate: int = 48000, channels: int = 1) -> None:
+        """Publish a microphone track (silent until ``speak``), as a client does when it joins."""
+        self.source = rtc.AudioSource(rate, channels, queue_size_ms=100)
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", self.source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
 
     async def leave(self) -> None:
         """Disconnect and stop listening."""

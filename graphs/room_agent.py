@@ -1,0 +1,77 @@
+"""The voice agent in a LiveKit room: the voice_agent graph with room nodes at both ends.
+
+``graphflow dev graphs/room_agent.py`` registers a worker; every room the server dispatches
+to it gets the agent: it joins, follows the first participant who publishes a
+microphone, listens (Silero VAD, Whisper, Smart Turn), answers (the local responder,
+Piper) on its own audio track, and publishes both sides' transcriptions on
+``lk.transcription``. ``GRAPHFLOW_AGENT_NAME`` registers it for explicit dispatch only.
+Every session of a worker process shares one :class:`ModelHub` (one copy of each model,
+VAD windows batched across sessions).
+"""
+
+from __future__ import annotations
+
+import os
+
+from livekit import rtc
+
+from graphflow.agent.playout import Playout, Timeline
+from graphflow.agent.session import AgentSession
+from graphflow.graph import Graph
+from graphflow.graphs.voice_agent import (
+    IOFactory,
+    PipelineIO,
+    StageOverrides,
+    VoiceAgentOptions,
+    build_pipeline,
+    build_session,
+)
+from graphflow.models import ModelHub
+from graphflow.nodes.room.sink import RoomAudioSink
+from graphflow.nodes.room.source import RoomAudioSource, RoomSourceOptions
+from graphflow.nodes.room.transcription import RoomTranscriber
+from graphflow.worker.job import JobContext
+from graphflow.worker.settings import WorkerOptions
+
+worker_options = WorkerOptions(agent_name=os.environ.get("GRAPHFLOW_AGENT_NAME", ""))
+"""Automatic dispatch unless ``GRAPHFLOW_AGENT_NAME`` is set."""
+
+MODELS = ModelHub()
+"""The models every session of this worker process shares."""
+
+
+def room_io(room: rtc.Room, participant: str = "") -> IOFactory:
+    """Room nodes for a pipeline: the participant's microphone in, the agent's track out."""
+
+    def make(timeline: Timeline, playout: Playout) -> PipelineIO:
+        source = RoomAudioSource(
+            RoomSourceOptions(participant=participant), name="source", room=room, timeline=timeline
+        )
+        sink = RoomAudioSink(name="sink", room=room, playout=playout)
+        return PipelineIO(source, sink, RoomTranscriber(name="transcriber", room=room, source=source))
+
+    return make
+
+
+def build_room_session(
+    room: rtc.Room,
+    participant: str = "",
+    *,
+    options: VoiceAgentOptions | None = None,
+    hub: ModelHub | None = None,
+    overrides: StageOverrides | None = None,
+) -> AgentSession:
+    """A voice session talking with ``participant`` (default: the first who speaks) in ``room``."""
+    return build_session(options, hub=hub or MODELS, overrides=overrides, io=room_io(room, participant))
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """Join the room, wait for someone, talk with them for as long as the job lasts."""
+    await ctx.connect()
+    participant = await ctx.wait_for_participant(timeout_s=60.0)
+    ctx.run_session(build_room_session(ctx.room, participant.identity))
+
+
+def build_graph() -> Graph:
+    """The graph of a room session (for ``graphflow render``; nothing connects)."""
+    return build_pipeline(io=room_io(rtc.Room())).graph
