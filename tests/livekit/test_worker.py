@@ -257,3 +257,70 @@ async def test_a_token_without_the_agent_grant_is_refused_clearly(livekit_server
     worker = Worker(Jobs(), WorkerOptions(), access=wrong)
     with pytest.raises(WorkerAuthError):
         await asyncio.wait_for(worker.run(), 15)
+
+
+async def test_a_session_that_crashes_fails_its_job_only(livekit_server: LiveKitServer) -> None:
+    from graphflow.agent.chat import ChatContext
+    from graphflow.agent.playout import Playout
+    from graphflow.agent.session import AgentSession
+    from graphflow.graph import Graph
+    from graphflow.nodes.audio.tone import ToneSource
+    from graphflow.nodes.passthrough import Passthrough
+
+    class Broken(Passthrough):
+        def on_frame(self, frame: object) -> None:
+            raise ValueError("a stage broke")
+
+    async def action(ctx: JobContext) -> None:
+        if ctx.room_name.startswith("broken"):
+            g = Graph("broken")
+            g.chain(ToneSource(), Broken())
+            ctx.run_session(AgentSession(g, playout=Playout(), chat=ChatContext()))
+        else:
+            ctx.spawn(asyncio.sleep(60), "keep going")
+
+    jobs = Jobs(action)
+    async with running(
+        Worker(jobs, WorkerOptions(agent_name="sessions"), access=access(livekit_server))
+    ) as worker:
+        healthy, broken = room_name("healthy"), room_name("broken")
+        lk = api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+        )
+        try:
+            for room in (healthy, broken):
+                await lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(agent_name="sessions", room=room)
+                )
+            await jobs.wait_for(healthy)
+            await wait_until(lambda: any(o.status == "failed" for o in worker.outcomes))
+        finally:
+            await lk.aclose()
+        failed = [o for o in worker.outcomes if o.status == "failed"]
+        assert len(failed) == 1 and "a stage broke" in failed[0].error
+        assert jobs.started[healthy].job_id in worker.jobs  # the healthy job is untouched
+
+
+async def test_a_full_worker_gets_no_jobs(livekit_server: LiveKitServer) -> None:
+    busy, idle = Jobs(), Jobs()
+    name = "capacity"
+    always_full = WorkerOptions(agent_name=name, load=LoadOptions(full_at=0.0))
+    async with (
+        running(Worker(busy, always_full, access=access(livekit_server))) as full,
+        running(Worker(idle, WorkerOptions(agent_name=name), access=access(livekit_server))),
+    ):
+        assert full.info().status == "full"
+        lk = api.LiveKitAPI(
+            livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+        )
+        try:
+            rooms = [room_name("capacity") for _ in range(3)]
+            for room in rooms:
+                await lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(agent_name=name, room=room)
+                )
+            for room in rooms:
+                await idle.wait_for(room)
+        finally:
+            await lk.aclose()
+        assert not busy.started
