@@ -70,6 +70,8 @@ def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise ConfigError(f"no such file: {path}")
     name = f"graphflow_target_{abs(hash(path.resolve()))}"
+    if name in sys.modules:  # loaded once per process: its classes stay the same objects
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load {path} as Python")

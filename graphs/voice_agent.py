@@ -30,6 +30,7 @@ from graphflow.nodes.audio.resampler import Resampler, ResamplerOptions
 from graphflow.nodes.gate.interruption import GateOptions, InterruptionGate
 from graphflow.nodes.io.file_sink import FileSink, FileSinkOptions
 from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
+from graphflow.nodes.llm.base import LLMNode
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
 from graphflow.nodes.turn.detector import TurnDetector, TurnOptions
@@ -96,6 +97,7 @@ class VoicePipeline:
     source: Node
     sink: Node
     gate: InterruptionGate
+    llm: Node
 
 
 def _stt(kind: str, hub: ModelHub) -> Node:
@@ -137,6 +139,7 @@ def build_pipeline(
     see: Callable[[Frame], None] | None = None,
     overrides: StageOverrides | None = None,
     io: IOFactory | None = None,
+    agent: Agent | None = None,
 ) -> VoicePipeline:
     """Build the voice-agent graph (fresh nodes); ``see`` receives the tapped frames.
 
@@ -145,7 +148,7 @@ def build_pipeline(
     o = options or VoiceAgentOptions()
     swap = overrides or StageOverrides()
     hub = hub or ModelHub()
-    agent = Agent(o.instructions)
+    agent = agent or Agent(o.instructions)
     chat = ChatContext(agent.instructions)
     timeline = Timeline()
     playout = Playout(timeline)
@@ -186,7 +189,7 @@ def build_pipeline(
     for port in (vad.out, stt.outputs["out"], turn.out, llm.outputs["out"], tts.outputs["out"]):
         g.connect(port, tap.inp)
     g.cancels(gate, llm, tts, sink)
-    return VoicePipeline(g, chat, playout, agent, source, sink, gate)
+    return VoicePipeline(g, chat, playout, agent, source, sink, gate, llm)
 
 
 def _file_io(o: VoiceAgentOptions, timeline: Timeline, playout: Playout) -> PipelineIO:
@@ -213,12 +216,21 @@ def build_session(
     hub: ModelHub | None = None,
     overrides: StageOverrides | None = None,
     io: IOFactory | None = None,
+    agent: Agent | None = None,
+    userdata: object = None,
 ) -> AgentSession:
-    """A session around a freshly built pipeline (``io``: other input and output nodes)."""
+    """A session around a freshly built pipeline (``io``: other input and output nodes).
+
+    ``agent`` (default: one with ``options.instructions``) brings its tools and hooks;
+    ``userdata`` is handed to its tools.
+    """
     holder: list[AgentSession] = []
     pipeline = build_pipeline(
-        options, hub=hub, see=lambda frame: holder[0].see(frame), overrides=overrides, io=io
+        options, hub=hub, see=lambda frame: holder[0].see(frame), overrides=overrides, io=io, agent=agent
     )
     session = AgentSession(pipeline.graph, playout=pipeline.playout, chat=pipeline.chat, agent=pipeline.agent)
+    session.userdata = userdata
+    if isinstance(pipeline.llm, LLMNode):
+        session.attach_llm(pipeline.llm)
     holder.append(session)
     return session

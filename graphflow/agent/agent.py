@@ -1,12 +1,85 @@
-"""An Agent: who the session is talking as (its instructions, for now)."""
+"""An Agent: who the session is talking as — instructions, tools, hooks, and rules for the offline responder.
+
+Tools are typed functions given to the constructor or methods decorated with
+``@function_tool`` on a subclass. A tool that returns another :class:`Agent` hands the
+conversation over to it: the session keeps its audio path and switches instructions,
+tools and hooks. Hooks run as the agent becomes active (``on_enter``), stops being
+active (``on_exit``) and when a user turn is complete (``on_user_turn_completed``,
+which may rewrite the text the model sees, or raise ``StopResponse`` to answer nothing).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from graphflow.agent.chat import ChatContext
+from graphflow.agent.tools import FunctionTool, ToolSet
+
+DEFAULT_INSTRUCTIONS = "You are a friendly, concise voice assistant."
+"""The instructions of an agent that was given none."""
 
 
-@dataclass
+class ToolRule(msgspec.Struct, frozen=True):
+    """A rule of the offline responder: when the user's words match ``when``, call ``call``.
+
+    ``when`` is a regular expression searched case-insensitively in the user's turn; its
+    named groups fill the ``{placeholders}`` of ``arguments`` (each value is read as JSON
+    when it can be, so ``"{people}"`` becomes the number 4). ``say`` is spoken before the
+    call; ``then`` answers once the tool's result is in (``{output}`` is the result).
+    """
+
+    when: str
+    call: str
+    arguments: dict[str, str] = {}
+    say: str = ""
+    then: str = "{output}"
+
+
 class Agent:
-    """The agent's instructions (the system prompt the language model gets)."""
+    """The agent's instructions, tools, hooks and (for the offline responder) tool rules."""
 
-    instructions: str = "You are a friendly, concise voice assistant."
+    def __init__(
+        self,
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        *,
+        tools: Sequence[FunctionTool[..., Any] | Callable[..., Any]] = (),
+        rules: Sequence[ToolRule] = (),
+        name: str = "",
+    ) -> None:
+        self.instructions = instructions
+        self.name = name or type(self).__name__
+        self.tools = ToolSet([*tools, *_method_tools(self)])
+        self.rules: tuple[ToolRule, ...] = tuple(rules)
+        self.session: Any = None
+        """The session this agent is active in (set by the session)."""
+
+    async def on_enter(self) -> None:
+        """Called when the agent becomes the session's agent (say hello, generate a reply...)."""
+
+    async def on_exit(self) -> None:
+        """Called when the session hands over to another agent or ends."""
+
+    async def on_user_turn_completed(self, chat: ChatContext, text: str) -> str | None:
+        """The user finished a turn: return the text the model should see (``None``: unchanged).
+
+        Raise :class:`~graphflow.agent.tools.StopResponse` to give no answer to this turn.
+        """
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} tools={self.tools.names}>"
+
+
+def _method_tools(agent: Agent) -> list[FunctionTool[..., Any]]:
+    """The ``@function_tool`` methods of ``agent``'s class, bound to it."""
+    found: list[FunctionTool[..., Any]] = []
+    seen: set[str] = set()
+    for klass in type(agent).__mro__:
+        for attr, value in vars(klass).items():
+            if isinstance(value, FunctionTool) and attr not in seen:
+                seen.add(attr)
+                found.append(getattr(agent, attr))
+    return found

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
+from graphflow.frames.agent import ToolCall
+
 
 class SessionEvent(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every session event."""
@@ -91,3 +93,37 @@ class SessionError(SessionEvent, frozen=True, kw_only=True):
     message: str
     retryable: bool = False
     fatal: bool = False
+
+
+class FunctionCalls(SessionEvent, frozen=True, kw_only=True):
+    """The model asked for tool calls in reply ``reply_id`` (``text``: what it said with them)."""
+
+    reply_id: str
+    calls: tuple[ToolCall, ...]
+    text: str = ""
+
+
+class FunctionOutput(SessionEvent, frozen=True, kw_only=True):
+    """A tool call's result, as the model will read it."""
+
+    reply_id: str
+    call_id: str
+    name: str
+    output: str
+    is_error: bool = False
+
+
+class AgentHandoff(SessionEvent, frozen=True, kw_only=True):
+    """The conversation moved from one agent to another (``done`` False if it did not complete)."""
+
+    from_agent: str
+    to_agent: str
+    done: bool = True
+
+
+class AgentMessage(SessionEvent, frozen=True, kw_only=True):
+    """A complete reply text of the agent (what it said; in voice, what was heard of it)."""
+
+    reply_id: str
+    text: str
+    interrupted: bool = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -30,6 +31,7 @@ from graphflow.agent.events import (
     UserTranscript,
 )
 from graphflow.agent.playout import Playout, PlayoutEvent
+from graphflow.agent.tool_context import RunContext
 from graphflow.compiler.plan import CompiledGraph
 from graphflow.frames import (
     AudioFrame,
@@ -48,6 +50,9 @@ from graphflow.runtime.runner import GraphRunner
 from graphflow.runtime.stats import LatencyStats
 from graphflow.runtime.wiring import RunOptions
 from graphflow.timebase import MS
+
+if TYPE_CHECKING:
+    from graphflow.nodes.llm.base import LLMNode
 
 EVENT_BACKLOG = 1024
 """Events kept for a slow ``events()`` reader before the oldest are dropped."""
@@ -104,7 +109,44 @@ class AgentSession:
 
         A histogram only, so a long session costs no memory per frame; a benchmark that
         wants every sample replaces it with ``LatencyStats(keep=N)`` before running."""
+        self.userdata: object = None
+        """Handed to the agent's tools (``RunContext.userdata``)."""
+        self.llm: LLMNode | None = None
         playout.listeners.append(self._on_playout)
+
+    # ------------------------------------------------------------------ agent
+    def attach_llm(self, llm: LLMNode) -> None:
+        """Let ``llm`` run the agent's tools in this session and report calls and handoffs to it."""
+        self.llm = llm
+        llm.chat = self.chat
+        llm.agent = self.agent
+        self.agent.session = self
+        llm.context_factory = lambda call: RunContext(session=self, userdata=self.userdata, call=call)
+        llm.on_handoff = self.update_agent
+        llm.listeners.append(self._emit)
+
+    async def update_agent(self, agent: Agent) -> None:
+        """Switch to ``agent`` (instructions, tools, hooks) without touching the audio path."""
+        old = self.agent
+        await old.on_exit()
+        self._switch(agent)
+        try:
+            await agent.on_enter()
+        except Exception:
+            self._switch(old)  # the handoff did not happen: the old agent carries on
+            raise
+
+    def _switch(self, agent: Agent) -> None:
+        self.agent = agent
+        agent.session = self
+        if self.llm is not None:
+            self.llm.agent = agent
+        self.chat.messages[:] = self.chat.with_instructions(agent.instructions).messages
+
+    async def generate_reply(self, instructions: str = "") -> None:
+        """Add one-off ``instructions``; the reply being made (or the next one) follows them."""
+        if instructions:
+            self.chat.add("system", instructions)
 
     # ---------------------------------------------------------------- running
     def compile(self) -> CompiledGraph:

@@ -107,7 +107,9 @@ def describe(fn: Callable[..., Any], name: str) -> ToolSpec:
     positional: list[str] = []
     keyword: list[str] = []
     context: str | None = None
-    for param in signature.parameters.values():
+    for index, param in enumerate(signature.parameters.values()):
+        if index == 0 and param.name in ("self", "cls") and param.name not in hints:
+            continue  # a method: bound to its object when looked up on it
         where = f"tool {name!r}, parameter {param.name!r}"
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ConfigError(f"{where}: *args and **kwargs cannot be described to the model")

@@ -14,12 +14,12 @@ import functools
 import inspect
 import logging
 import re
+import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import msgspec
 
-from graphflow.agent.agent import Agent
 from graphflow.agent.tool_context import RunContext, ToolCallLike
 from graphflow.agent.tool_schema import ToolSpec, describe, explain
 from graphflow.errors import ConfigError, GraphflowError
@@ -108,6 +108,13 @@ class FunctionTool(Generic[P, R_co]):
             not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
         )
         functools.update_wrapper(self, fn)
+
+    def __get__(self, instance: object, owner: type | None = None) -> FunctionTool[..., Any]:
+        """A tool defined as a method, looked up on an object: the same tool bound to it."""
+        if instance is None:
+            return self
+        bound = types.MethodType(self._fn, instance)
+        return FunctionTool(bound, name=self.name, description=self.description, spec=self.spec)
 
     @property
     def fn(self) -> Callable[P, R_co]:
@@ -340,6 +347,8 @@ async def _call(tool: FunctionTool[..., Any], args: list[Any], kwargs: dict[str,
 
 def _result(name: str, call_id: str, value: Any) -> ToolResult:
     """The result of a call that returned ``value``."""
+    from graphflow.agent.agent import Agent  # an agent module imports this one
+
     if isinstance(value, Agent):
         who = getattr(value, "name", "") or type(value).__name__
         return ToolResult(call_id=call_id, name=name, output=f"handoff to {who}", handoff=value)

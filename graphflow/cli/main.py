@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphflow import __version__
-from graphflow.cli import agent, bench, models, render, run
+from graphflow.cli import agent, bench, chat, models, render, run
 from graphflow.errors import GraphflowError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(commands)
     bench.add_parser(commands)
     agent.add_parser(commands)
+    chat.add_parser(commands)
     return parser
 
 

@@ -1,17 +1,39 @@
-"""What every language-model node shares: EndOfTurn in, streamed reply out, errors survived."""
+"""What every language-model node shares: EndOfTurn in, streamed reply out, tools run, errors survived.
+
+A reply may take several steps: when the model asks for tool calls, the node runs
+them (concurrently), appends the calls and their results to the chat context and asks
+the model again, until it answers without calls, a tool stops the reply, or
+``ToolLoopOptions.max_steps`` is reached. Every step's text streams out under the same
+``reply_id``, so the listener hears one reply. A tool that returns another
+:class:`~graphflow.agent.agent.Agent` hands the conversation over: the node switches to
+that agent's tools and instructions (through ``on_handoff``) before the next step.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from graphflow.agent.chat import ChatContext
+from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
+from graphflow.agent.tool_context import RunContext
+from graphflow.agent.tools import StopResponse, ToolResult, run_calls
 from graphflow.errors import ProviderError
 from graphflow.frames import EndOfTurn, Frame, ReplyDelta, ReplyEnd, ToolCall
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 from graphflow.runtime.stats import LatencyStats
+
+if TYPE_CHECKING:
+    from graphflow.agent.agent import Agent
+
+
+GENERATE = "generate"
+"""``EndOfTurn.reason`` of a turn that asks for a reply without user words (``text``: instructions)."""
 
 
 class Chunk:
@@ -22,6 +44,14 @@ class Chunk:
     def __init__(self, text: str = "", tool_call: ToolCall | None = None) -> None:
         self.text = text
         self.tool_call = tool_call
+
+
+class ToolLoopOptions(msgspec.Struct, frozen=True):
+    """How tool calls are run: at most ``max_steps`` model calls per reply, in parallel, with a timeout."""
+
+    max_steps: int = 5
+    parallel: bool = True
+    timeout_s: float = 10.0
 
 
 class LLMNode(Node):
@@ -42,50 +72,176 @@ class LLMNode(Node):
         self.chat = chat or ChatContext()
         self._ids = itertools.count(1)
         self.first_token = LatencyStats(keep=10_000)
+        self.agent: Agent | None = None
+        """The agent whose tools and rules the replies use (set by the session)."""
+        self.tool_loop = ToolLoopOptions()
+        self.context_factory: Callable[[ToolCall], RunContext | None] | None = None
+        """Makes the RunContext of each tool call (the session sets it)."""
+        self.on_handoff: Callable[[Agent], Awaitable[None]] | None = None
+        """Called when a tool hands the conversation to another agent (the session sets it)."""
+        self.listeners: list[Callable[[SessionEvent], None]] = []
+        """Told about tool calls, their outputs and handoffs as they happen."""
 
     def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
         """Stream the reply to the conversation in ``chat`` (provider-specific)."""
         raise NotImplementedError
 
     async def on_frame(self, turn: EndOfTurn) -> None:
-        """Answer ``turn``."""
-        if not turn.text.strip():
+        """Answer ``turn``; a ``GENERATE`` turn asks for a reply without user words."""
+        text = turn.text.strip()
+        if turn.reason == GENERATE:
+            if text:  # instructions for this reply only
+                self.chat.add("system", text, at=turn.created)
+        elif text:
+            try:
+                text = await self._turn_completed(text)
+            except StopResponse:
+                return
+            self.chat.add("user", text, at=turn.created)
+        else:
             return
-        self.chat.add("user", turn.text, at=turn.created)
-        reply_id = f"r{turn.generation}-{next(self._ids)}"
+        await self.reply(turn, f"r{turn.generation}-{next(self._ids)}")
+
+    async def reply(self, turn: EndOfTurn, reply_id: str) -> None:
+        """Stream one reply (with its tool steps) and close it with ``ReplyEnd``."""
         parts: list[str] = []
-        calls: list[ToolCall] = []
-        started = self.now()
+        calls_made: list[ToolCall] = []
         error = ""
+        final_text = ""
+        started = self.now()
         try:
-            async with contextlib.aclosing(self.stream(self.chat)) as chunks:
-                async for chunk in chunks:
-                    if chunk.tool_call is not None:
-                        calls.append(chunk.tool_call)
-                    if not chunk.text:
-                        continue
-                    if not parts:
-                        self.first_token.add(self.now() - started)
-                    parts.append(chunk.text)
-                    delta = ReplyDelta(
-                        text=chunk.text,
-                        reply_id=reply_id,
-                        pts=turn.pts,
-                        created=self.now(),
-                        generation=turn.generation,
+            for step in range(self.tool_loop.max_steps + 1):
+                step_text, calls = await self._step(turn, reply_id, parts, started)
+                if not calls:
+                    final_text = step_text
+                    break
+                calls_made.extend(calls)
+                if self.agent is None:
+                    break  # no agent, no tools to run: the calls are only reported in ReplyEnd
+                if step == self.tool_loop.max_steps:
+                    raise ProviderError(
+                        f"the model still asked for tools after {self.tool_loop.max_steps} steps",
+                        hint="raise ToolLoopOptions.max_steps, or check the tools' answers",
                     )
-                    await self.out.send(delta)
+                if not await self._run_tools(reply_id, step_text, calls):
+                    break
         except ProviderError as exc:
             self.report(exc)
             error = str(exc)
+        if final_text and not error:
+            self._tell(AgentMessage(at=self.now(), reply_id=reply_id, text=final_text))
         await self.out.send(
             ReplyEnd(
                 reply_id=reply_id,
                 text="".join(parts),
-                tool_calls=tuple(calls),
+                tool_calls=tuple(calls_made),
                 error=error,
                 pts=turn.pts,
                 created=self.now(),
                 generation=turn.generation,
             )
         )
+
+    # ------------------------------------------------------------------ steps
+    async def _step(
+        self, turn: EndOfTurn, reply_id: str, parts: list[str], started: int
+    ) -> tuple[str, list[ToolCall]]:
+        """One model call: stream its text out, collect the calls it asks for."""
+        calls: list[ToolCall] = []
+        texts: list[str] = []
+        async with contextlib.aclosing(self.stream(self.chat)) as chunks:
+            async for chunk in chunks:
+                if chunk.tool_call is not None:
+                    calls.append(chunk.tool_call)
+                if not chunk.text:
+                    continue
+                if not parts:
+                    self.first_token.add(self.now() - started)
+                parts.append(chunk.text)
+                texts.append(chunk.text)
+                delta = ReplyDelta(
+                    text=chunk.text,
+                    reply_id=reply_id,
+                    pts=turn.pts,
+                    created=self.now(),
+                    generation=turn.generation,
+                )
+                await self.out.send(delta)
+        return "".join(texts), calls
+
+    async def _run_tools(self, reply_id: str, text: str, calls: list[ToolCall]) -> bool:
+        """Run ``calls``; False when the reply must end here (a tool stopped it)."""
+        self.chat.add_tool_calls(calls, text, at=self.now())
+        self._tell(FunctionCalls(at=self.now(), reply_id=reply_id, calls=tuple(calls), text=text))
+        if self.agent is None:
+            results = [
+                ToolResult(
+                    call_id=c.id,
+                    name=c.name,
+                    output="no tools are available",
+                    is_error=True,
+                    error="tool.unknown",
+                )
+                for c in calls
+            ]
+        else:
+            loop = self.tool_loop
+            results = await run_calls(
+                self.agent.tools,
+                calls,
+                self.context_factory,
+                timeout_s=loop.timeout_s,
+                parallel=loop.parallel,
+            )
+        go_on = True
+        for result in results:
+            self.chat.add_tool_output(
+                result.call_id, result.name, result.output, is_error=result.is_error, at=self.now()
+            )
+            self._tell(
+                FunctionOutput(
+                    at=self.now(),
+                    reply_id=reply_id,
+                    call_id=result.call_id,
+                    name=result.name,
+                    output=result.output,
+                    is_error=result.is_error,
+                )
+            )
+            if result.stop:
+                go_on = False
+        for result in results:
+            if result.handoff is not None:
+                await self._hand_over(result.handoff)
+        return go_on
+
+    async def _hand_over(self, target: object) -> None:
+        from graphflow.agent.agent import Agent
+
+        if not isinstance(target, Agent):
+            return
+        before = self.agent.name if self.agent is not None else ""
+        try:
+            if self.on_handoff is not None:
+                await self.on_handoff(target)
+            else:
+                self.agent = target
+                self.chat.messages[:] = self.chat.with_instructions(target.instructions).messages
+        except Exception as exc:
+            self.chat.add_handoff(before, target.name, done=False, at=self.now())
+            self._tell(AgentHandoff(at=self.now(), from_agent=before, to_agent=target.name, done=False))
+            self.report(ProviderError(f"handoff to {target.name} failed: {type(exc).__name__}: {exc}"))
+            return
+        self.chat.add_handoff(before, target.name, at=self.now())
+        self._tell(AgentHandoff(at=self.now(), from_agent=before, to_agent=target.name))
+
+    async def _turn_completed(self, text: str) -> str:
+        agent = self.agent
+        if agent is None:
+            return text
+        edited = await agent.on_user_turn_completed(self.chat, text)
+        return text if edited is None else edited
+
+    def _tell(self, event: SessionEvent) -> None:
+        for listener in self.listeners:
+            listener(event)

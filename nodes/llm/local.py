@@ -9,12 +9,16 @@ model a real LLM. Point the graph at an OpenAI-compatible endpoint for real answ
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from collections.abc import AsyncGenerator
 
 import msgspec
 
+from graphflow.agent.agent import ToolRule
 from graphflow.agent.chat import ChatContext
+from graphflow.frames import ToolCall
 from graphflow.nodes.llm.base import Chunk, LLMNode
 from graphflow.timebase import MS, SECOND
 
@@ -77,14 +81,74 @@ class LocalResponder(LLMNode):
         chat: ChatContext | None = None,
     ) -> None:
         super().__init__(options or LocalResponderOptions(), name=name, chat=chat)
+        self._calls = itertools.count(1)
 
     async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
-        """Wait the time to first token, then emit one token per 1/rate seconds."""
-        user = chat.last("user")
-        reply = respond(user.content if user else "", self.options.agent_name)
+        """Wait the time to first token, then emit one token per 1/rate seconds (and any tool calls)."""
+        reply, calls = self.plan(chat)
         start = self.now()
         first = start + round(self.options.ttft_ms * MS)
         gap = round(SECOND / self.options.tokens_per_second) if self.options.tokens_per_second > 0 else 0
+        if not reply:
+            await self.clock.sleep_until(first)
         for i, token in enumerate(tokens(reply)):
             await self.clock.sleep_until(first + i * gap)
             yield Chunk(token)
+        for call in calls:
+            yield Chunk(tool_call=call)
+
+    def plan(self, chat: ChatContext) -> tuple[str, list[ToolCall]]:
+        """What to say next and which tools to call, from the conversation so far."""
+        last = next((m for m in reversed(chat.messages) if m.role != "handoff"), None)
+        rules = self.agent.rules if self.agent is not None else ()
+        if last is not None and last.role == "tool":
+            return _after_tools(chat, rules), []
+        if last is not None and last.role == "system" and len(chat.messages) > 1:
+            quoted = re.findall(r'"([^"]+)"', last.content)
+            return (quoted[0] if quoted else "How can I help you today?"), []
+        user = chat.last("user")
+        said = user.content if user else ""
+        for index, rule in enumerate(rules):
+            match = re.search(rule.when, said, re.IGNORECASE)
+            if match is not None:
+                arguments = {k: _value(v.format(**match.groupdict())) for k, v in rule.arguments.items()}
+                call = ToolCall(f"call_{next(self._calls)}_{index}", rule.call, json.dumps(arguments))
+                return rule.say, [call]
+        return respond(said, self.options.agent_name), []
+
+
+def _value(text: str) -> object:
+    """A rule's argument: JSON if it reads as JSON (numbers, true/false), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _after_tools(chat: ChatContext, rules: tuple[ToolRule, ...]) -> str:
+    """The answer once the latest tool results are in: each rule's ``then`` with its output."""
+    outputs: list[tuple[str, str, bool]] = []
+    for message in reversed(chat.messages):
+        if message.role == "handoff":
+            continue
+        if message.role != "tool":
+            break
+        outputs.append((message.name, message.content, message.is_error))
+    lines = []
+    for name, output, is_error in reversed(outputs):
+        if is_error:
+            lines.append(f"Sorry, that didn't work: {output}")
+            continue
+        rule = next((r for r in rules if r.call == name), None)
+        text = _plain(output)
+        lines.append(rule.then.format(output=text) if rule is not None else text)
+    return " ".join(line for line in lines if line)
+
+
+def _plain(output: str) -> str:
+    """A tool's output as words: JSON strings unquoted."""
+    try:
+        value = json.loads(output)
+    except ValueError:
+        return output
+    return value if isinstance(value, str) else output

@@ -1,9 +1,13 @@
 """Client for OpenAI-compatible streaming chat completions (OpenAI, Ollama, vLLM, llama.cpp server).
 
-Streams ``choices[0].delta.content`` as reply text and assembles streamed ``tool_calls``
-into :class:`~graphflow.frames.ToolCall` records. Failures become ``ProviderError``:
-retryable for refused connections, timeouts and 5xx answers; not for 4xx; and a clear
-message for a malformed stream.
+Sends the whole conversation (with the assistant's tool calls and the tools' outputs)
+and the agent's tools, streams ``choices[0].delta.content`` as reply text and assembles
+streamed ``tool_calls`` into :class:`~graphflow.frames.ToolCall` records. The stream
+parser copes with arguments split over many chunks, parallel calls interleaved by
+``index``, ids and names sent once or in pieces, usage-only chunks, keep-alive comments
+and servers that answer with one JSON object instead of a stream. Failures become
+``ProviderError``: retryable for refused connections, timeouts, broken streams, 429 and
+5xx answers; not for other 4xx answers; and a clear message for a malformed stream.
 """
 
 from __future__ import annotations
@@ -35,7 +39,13 @@ class OpenAIChatOptions(msgspec.Struct, frozen=True):
 
 
 class OpenAIChat(LLMNode):
-    """Streams replies from an OpenAI-compatible ``/chat/completions`` endpoint."""
+    """Streams replies from an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    ``tools`` holds the OpenAI tool schemas offered to the model (the tool loop sets it
+    from the agent's ``ToolSet.schemas()``); when it is not empty the request carries
+    ``tools`` and ``tool_choice: "auto"``. ``last_usage`` is the token usage the server
+    reported for the latest reply, if it did.
+    """
 
     Options = OpenAIChatOptions
     options: OpenAIChatOptions
@@ -49,6 +59,7 @@ class OpenAIChat(LLMNode):
     ) -> None:
         super().__init__(options or OpenAIChatOptions(), name=name, chat=chat)
         self.tools: list[dict[str, Any]] = []
+        self.last_usage: dict[str, Any] | None = None
         self._client: Any = None
 
     async def setup(self) -> None:
@@ -71,12 +82,11 @@ class OpenAIChat(LLMNode):
     async def close(self) -> None:
         """Close the HTTP client."""
         if self._client is not None:
-            await self._client.aclose()
+            client, self._client = self._client, None
+            await client.aclose()
 
-    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
-        """POST the conversation with ``stream: true`` and yield text and tool calls."""
-        import httpx
-
+    def request_body(self, chat: ChatContext) -> dict[str, Any]:
+        """The JSON body POSTed for a reply to the conversation in ``chat``."""
         o = self.options
         body: dict[str, Any] = {
             "model": o.model,
@@ -85,62 +95,274 @@ class OpenAIChat(LLMNode):
             "temperature": o.temperature,
             "max_tokens": o.max_tokens,
         }
-        if self.tools:
-            body["tools"] = self.tools
+        tools = self.tools or (self.agent.tools.schemas() if self.agent is not None else [])
+        if tools:
+            body["tools"] = tools
+            body["tool_choice"] = "auto"
+        return body
+
+    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+        """POST the conversation with ``stream: true`` and yield text and tool calls."""
+        import httpx
+
+        o = self.options
+        if self._client is None:
+            raise ConfigError(f"the OpenAI client {self.name!r} streams only between setup() and close()")
+        reply = ReplyStream(max_tokens=o.max_tokens)
+        self.last_usage = None
+        started = False
         try:
-            async with self._client.stream("POST", "/chat/completions", json=body) as response:
+            async with self._client.stream(
+                "POST", "/chat/completions", json=self.request_body(chat)
+            ) as response:
                 if response.status_code >= 400:
-                    detail = (await response.aread()).decode(errors="replace")[:300]
-                    raise ProviderError(
-                        f"{o.base_url} answered HTTP {response.status_code}: {detail}",
-                        hint="check the model name and API key" if response.status_code < 500 else "",
-                        retryable=response.status_code >= 500 or response.status_code == 429,
-                    )
-                calls: dict[int, dict[str, str]] = {}
-                async with contextlib.aclosing(response.aiter_lines()) as lines:
-                    async for line in lines:
-                        for chunk in _parse_line(line, calls):
-                            yield chunk
-                for call in _finish_calls(calls):
-                    yield Chunk(tool_call=call)
+                    raise _http_error(o.base_url, response.status_code, await response.aread())
+                started = True
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    chunks = reply.feed_completion(await response.aread())
+                    for chunk in chunks:
+                        yield chunk
+                else:
+                    async with contextlib.aclosing(response.aiter_lines()) as lines:
+                        async for line in lines:
+                            for chunk in reply.feed(line):
+                                yield chunk
+                            if reply.done:
+                                break
+                for chunk in reply.finish():
+                    yield chunk
         except httpx.TimeoutException as exc:
             raise ProviderError(f"{o.base_url} timed out: {exc!r}", retryable=True) from exc
         except httpx.TransportError as exc:
+            if started:
+                raise ProviderError(
+                    f"the connection to {o.base_url} broke in the middle of the reply: {exc!r}",
+                    retryable=True,
+                ) from exc
             raise ProviderError(
                 f"cannot reach {o.base_url}: {exc!r}", hint="is the server running?", retryable=True
             ) from exc
+        finally:
+            self.last_usage = reply.usage
 
 
-def _parse_line(line: str, calls: dict[int, dict[str, str]]) -> list[Chunk]:
-    """Text chunks in one server-sent-events line; tool-call pieces go into ``calls``."""
-    line = line.strip()
-    if not line or line.startswith(":") or not line.startswith("data:"):
-        return []
-    data = line[5:].strip()
-    if data == "[DONE]":
-        return []
+class _Slot:
+    """A tool call being assembled from streamed pieces."""
+
+    __slots__ = ("arguments", "id", "name", "sent")
+
+    def __init__(self, call_id: str) -> None:
+        self.id = call_id
+        self.name = ""
+        self.arguments = ""
+        self.sent = False
+
+
+class ReplyStream:
+    """Parses one streamed chat-completions reply: lines in, text and finished tool calls out.
+
+    Feed it the response's lines (:meth:`feed`) and then call :meth:`finish`. Tool calls
+    are yielded when the choice finishes (``finish_reason``) or, at the latest, by
+    :meth:`finish`; ``done`` turns True at ``data: [DONE]``.
+    """
+
+    def __init__(self, *, max_tokens: int = 0) -> None:
+        self.done = False
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self._max_tokens = max_tokens
+        self._event = ""
+        self._calls: list[_Slot] = []
+        self._by_index: dict[int, _Slot] = {}
+
+    def feed(self, line: str) -> list[Chunk]:
+        """The chunks in one server-sent-events line (comments, ``event:`` and blank lines give none)."""
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            self._event = ""
+            return []
+        if line.startswith(":") or self.done:
+            return []
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            self._event = value.strip()
+            return []
+        if field != "data":
+            return []  # id:, retry: and lines that are not SSE fields
+        if value.strip() == "[DONE]":
+            self.done = True
+            return []
+        try:
+            event = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ProviderError(
+                f"malformed chunk in the reply stream: {value[:120]!r}", retryable=True
+            ) from exc
+        if not isinstance(event, dict):
+            raise ProviderError(f"malformed chunk in the reply stream: {value[:120]!r}", retryable=True)
+        return self._event_chunks(event)
+
+    def feed_completion(self, body: bytes) -> list[Chunk]:
+        """The chunks of a whole ``chat.completion`` object, from servers that do not stream."""
+        try:
+            event = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise ProviderError(f"malformed reply: {body[:120]!r}", retryable=True) from exc
+        if not isinstance(event, dict):
+            raise ProviderError(f"malformed reply: {body[:120]!r}", retryable=True)
+        for choice in event.get("choices") or []:
+            if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+                choice["delta"] = choice["message"]
+        self.done = True
+        return self._event_chunks(event)
+
+    def finish(self) -> list[Chunk]:
+        """The tool calls not yet yielded; an error if the stream stopped before the reply was complete."""
+        if not self.done and self.finish_reason is None:
+            raise ProviderError(
+                "the reply stream ended before the reply was complete (no finish_reason, no [DONE])",
+                retryable=True,
+            )
+        return self._flush()
+
+    # ------------------------------------------------------------ helpers
+    def _event_chunks(self, event: dict[str, Any]) -> list[Chunk]:
+        if self._event == "error" or "error" in event or event.get("object") == "error":
+            raise _stream_error(event)
+        if isinstance(event.get("usage"), dict):
+            self.usage = event["usage"]
+        choices = event.get("choices") or []  # usage-only chunks have none
+        if not isinstance(choices, list):
+            raise ProviderError(f"malformed choices in the reply stream: {choices!r}"[:200], retryable=True)
+        out: list[Chunk] = []
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise ProviderError(f"malformed choice in the reply stream: {choice!r}"[:200], retryable=True)
+            if choice.get("index", 0) not in (0, None):
+                continue  # only the first choice is spoken
+            delta = choice.get("delta") or {}
+            if not isinstance(delta, dict):
+                raise ProviderError(f"malformed delta in the reply stream: {delta!r}"[:200], retryable=True)
+            for key in ("content", "refusal"):
+                if isinstance(delta.get(key), str) and delta[key]:
+                    out.append(Chunk(delta[key]))
+            pieces = delta.get("tool_calls") or []
+            if not isinstance(pieces, list):
+                raise ProviderError(
+                    f"malformed tool_calls in the reply stream: {pieces!r}"[:200], retryable=True
+                )
+            for piece in pieces:
+                self._add_piece(piece)
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+                out += self._flush()
+        return out
+
+    def _add_piece(self, piece: object) -> None:
+        """Merge one streamed ``tool_calls`` entry into the call it belongs to."""
+        if not isinstance(piece, dict):
+            raise ProviderError(f"malformed tool call in the reply stream: {piece!r}"[:200], retryable=True)
+        call_id = str(piece.get("id") or "")
+        index = piece.get("index")
+        slot: _Slot | None
+        if isinstance(index, int):
+            slot = self._by_index.get(index)
+            if slot is None or (call_id and slot.id and call_id != slot.id):
+                slot = self._new_slot(call_id)  # a new call (some servers reuse index 0 for every call)
+                self._by_index[index] = slot
+        else:  # no index: the call with this id, a new call, or the latest one
+            slot = next((s for s in self._calls if call_id and s.id == call_id), None)
+            if slot is None:
+                slot = self._new_slot(call_id) if call_id or not self._calls else self._calls[-1]
+        if call_id and not slot.id:
+            slot.id = call_id
+        function = piece.get("function") or {}
+        if not isinstance(function, dict):
+            raise ProviderError(f"malformed tool call in the reply stream: {piece!r}"[:200], retryable=True)
+        if isinstance(function.get("name"), str):
+            slot.name += function["name"]
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            slot.arguments += arguments
+        elif isinstance(arguments, dict):  # some servers send the arguments as an object
+            slot.arguments = json.dumps(arguments)
+
+    def _new_slot(self, call_id: str) -> _Slot:
+        slot = _Slot(call_id)
+        self._calls.append(slot)
+        return slot
+
+    def _flush(self) -> list[Chunk]:
+        """The assembled calls not yet yielded, checked."""
+        out: list[Chunk] = []
+        for number, slot in enumerate(self._calls):
+            if slot.sent:
+                continue
+            slot.sent = True
+            if not slot.name:
+                raise ProviderError(
+                    f"the model's tool call #{number} ({slot.id or 'no id'}) has no function name",
+                    retryable=True,
+                )
+            arguments = slot.arguments if slot.arguments.strip() else "{}"
+            if self.finish_reason == "length" and not _is_json(arguments):
+                raise ProviderError(
+                    f"the reply hit max_tokens ({self._max_tokens}) in the middle of the arguments "
+                    f"of a call to {slot.name!r}",
+                    hint="raise OpenAIChatOptions.max_tokens",
+                )
+            out.append(Chunk(tool_call=ToolCall(slot.id or f"call_{number}", slot.name, arguments)))
+        return out
+
+
+def _is_json(text: str) -> bool:
     try:
-        event = json.loads(data)
-        choices = event.get("choices") or []
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise ProviderError(f"malformed chunk in the reply stream: {data[:120]!r}", retryable=True) from exc
-    if "error" in event:
-        raise ProviderError(f"the server reported an error mid-stream: {event['error']}", retryable=True)
-    out = []
-    for choice in choices:
-        delta = choice.get("delta") or {}
-        if not isinstance(delta, dict):
-            raise ProviderError(f"malformed delta in the reply stream: {delta!r}", retryable=True)
-        if delta.get("content"):
-            out.append(Chunk(str(delta["content"])))
-        for piece in delta.get("tool_calls") or []:
-            slot = calls.setdefault(int(piece.get("index", 0)), {"id": "", "name": "", "arguments": ""})
-            slot["id"] = piece.get("id") or slot["id"]
-            function = piece.get("function") or {}
-            slot["name"] += function.get("name") or ""
-            slot["arguments"] += function.get("arguments") or ""
-    return out
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
-def _finish_calls(calls: dict[int, dict[str, str]]) -> list[ToolCall]:
-    return [ToolCall(c["id"] or f"call_{i}", c["name"], c["arguments"]) for i, c in sorted(calls.items())]
+def _error_text(payload: object) -> tuple[str, str]:
+    """The message and type of an OpenAI-style error payload (``{"error": {...}}`` or flat)."""
+    if isinstance(payload, dict):
+        inner = payload.get("error", payload)
+        if isinstance(inner, dict):
+            message = str(inner.get("message") or json.dumps(inner)[:300])
+            return message, str(inner.get("type") or inner.get("code") or "")
+        if isinstance(inner, str):
+            return inner, ""
+    return str(payload)[:300], ""
+
+
+def _stream_error(event: dict[str, Any]) -> ProviderError:
+    """The error a server reported in the middle of a stream."""
+    message, kind = _error_text(event)
+    permanent = kind in (
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+    )
+    detail = f" ({kind})" if kind else ""
+    return ProviderError(
+        f"the server reported an error mid-stream{detail}: {message}", retryable=not permanent
+    )
+
+
+_HINTS = {429: "the server is limiting requests; try again later", 401: "check the API key"}
+
+
+def _http_error(base_url: str, status: int, body: bytes) -> ProviderError:
+    """The error for an HTTP error answer, with the server's own message when it gave one."""
+    text = body.decode(errors="replace")
+    try:
+        message, _ = _error_text(json.loads(text))
+    except json.JSONDecodeError:
+        message = text
+    return ProviderError(
+        f"{base_url} answered HTTP {status}: {message[:300]}",
+        hint=_HINTS.get(status, "check the model name and API key" if status < 500 else ""),
+        retryable=status >= 500 or status == 429,
+    )

@@ -1,0 +1,37 @@
+"""The same agent in a voice session: its tools run and its handoff happens while it talks."""
+
+from __future__ import annotations
+
+from graphflow.agent.events import AgentHandoff, AgentStoppedSpeaking, FunctionCalls, FunctionOutput
+from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.graphs.restaurant import PaymentAgent, Restaurant, RestaurantAgent
+from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from graphflow.models import ModelHub
+from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
+from graphflow.runtime.clock import VirtualClock
+
+from ..fixtures import FIXTURES, model_cache
+
+
+def test_a_booking_by_voice_calls_the_tool_hands_over_and_speaks_the_answer() -> None:
+    restaurant = Restaurant()
+    script = ["Please book it for 2 people on friday at 19:30, my name is ada"]
+    llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
+    overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
+    options = VoiceAgentOptions(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=8000)
+    session = build_session(
+        options,
+        hub=ModelHub(model_cache()),
+        overrides=overrides,
+        agent=RestaurantAgent(),
+        userdata=restaurant,
+    )
+    clock = VirtualClock()
+    clock.run(session.run(clock))
+    kinds = [type(e) for e in session.events]
+    assert FunctionCalls in kinds and FunctionOutput in kinds and AgentHandoff in kinds
+    assert kinds.index(FunctionCalls) < kinds.index(FunctionOutput) < kinds.index(AgentHandoff)
+    assert isinstance(session.agent, PaymentAgent)
+    assert restaurant.bookings and restaurant.bookings[0].name == "Ada"
+    spoken = [e for e in session.events if isinstance(e, AgentStoppedSpeaking)]
+    assert spoken and "deposit" in spoken[-1].heard
