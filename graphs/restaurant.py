@@ -6,6 +6,7 @@ responder follows each agent's ``rules`` (so the tool loop runs without a model)
 against an OpenAI-compatible endpoint the model chooses the calls itself::
 
     graphflow chat graphs/restaurant.py                    # type to it (offline)
+    graphflow run graphs/restaurant.py --input call.wav    # or talk to it (the voice pipeline)
     graphflow chat graphs/restaurant.py --llm openai --base-url http://127.0.0.1:8080/v1
 
 The tables and bookings live in a small in-memory :class:`Restaurant` (the session's
@@ -18,8 +19,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from graphflow.agent.agent import Agent, ToolRule
+from graphflow.agent.session import AgentSession
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import ToolError, function_tool
+from graphflow.graph import Graph
+from graphflow.graphs.voice_agent import VoiceAgentOptions, build_pipeline
+from graphflow.graphs.voice_agent import build_session as voice_session
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 """The days the restaurant takes bookings for."""
@@ -155,3 +160,13 @@ def build_agent() -> Agent:
 def build_userdata() -> Restaurant:
     """The user data of a new conversation."""
     return Restaurant()
+
+
+def build_session(options: VoiceAgentOptions | None = None) -> AgentSession:
+    """The restaurant agent in the voice pipeline (``graphflow run graphs/restaurant.py -i in.wav``)."""
+    return voice_session(options, agent=RestaurantAgent(), userdata=Restaurant())
+
+
+def build_graph() -> Graph:
+    """The voice graph the restaurant agent talks through (``graphflow render graphs/restaurant.py``)."""
+    return build_pipeline(agent=RestaurantAgent()).graph
