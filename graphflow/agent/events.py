@@ -127,3 +127,17 @@ class AgentMessage(SessionEvent, frozen=True, kw_only=True):
     reply_id: str
     text: str
     interrupted: bool = False
+
+
+class UserStateChanged(SessionEvent, frozen=True, kw_only=True):
+    """The user went from ``old`` to ``new``: ``speaking``, ``listening`` or ``away`` (silent too long)."""
+
+    old: str
+    new: str
+
+
+class AgentStateChanged(SessionEvent, frozen=True, kw_only=True):
+    """The agent went from ``old`` to ``new``: ``listening``, ``thinking`` or ``speaking``."""
+
+    old: str
+    new: str

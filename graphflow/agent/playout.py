@@ -51,6 +51,8 @@ class Playout:
     def __init__(self, timeline: Timeline | None = None) -> None:
         self.timeline = timeline or Timeline()
         self.speaking = False
+        self.interruptible = True
+        """False while a tool forbids interruptions (the gate then lets the user talk over the agent)."""
         self.reply_id = ""
         self.generation = 0
         self.paused = False
@@ -68,6 +70,7 @@ class Playout:
         """``reply_id`` stopped being heard at ``at``; ``heard`` is what was played of it."""
         if reply_id == self.reply_id:
             self.speaking = False
+            self.interruptible = True  # a tool's "no interruptions" lasts one reply
         self._tell(
             PlayoutEvent("finished", reply_id, generation, at, self.timeline.media(at), heard, interrupted)
         )

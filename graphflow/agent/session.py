@@ -31,6 +31,7 @@ from graphflow.agent.events import (
     UserTranscript,
 )
 from graphflow.agent.playout import Playout, PlayoutEvent
+from graphflow.agent.states import ConversationState
 from graphflow.agent.tool_context import RunContext
 from graphflow.compiler.plan import CompiledGraph
 from graphflow.frames import (
@@ -41,6 +42,7 @@ from graphflow.frames import (
     SpeechAudio,
     SpeechStarted,
     SpeechStopped,
+    ToolCall,
     Transcript,
 )
 from graphflow.graph import Graph
@@ -109,6 +111,8 @@ class AgentSession:
 
         A histogram only, so a long session costs no memory per frame; a benchmark that
         wants every sample replaces it with ``LatencyStats(keep=N)`` before running."""
+        self.state = ConversationState(self._emit)
+        """The user's and the agent's state (``state.user``, ``state.agent``)."""
         self.userdata: object = None
         """Handed to the agent's tools (``RunContext.userdata``)."""
         self.llm: LLMNode | None = None
@@ -121,9 +125,15 @@ class AgentSession:
         llm.chat = self.chat
         llm.agent = self.agent
         self.agent.session = self
-        llm.context_factory = lambda call: RunContext(session=self, userdata=self.userdata, call=call)
+        llm.context_factory = self._tool_context
         llm.on_handoff = self.update_agent
         llm.listeners.append(self._emit)
+
+    def _tool_context(self, call: ToolCall) -> RunContext:
+        def forbid() -> None:
+            self.playout.interruptible = False
+
+        return RunContext(session=self, userdata=self.userdata, call=call, disallow_interruptions=forbid)
 
     async def update_agent(self, agent: Agent) -> None:
         """Switch to ``agent`` (instructions, tools, hooks) without touching the audio path."""
@@ -161,6 +171,7 @@ class AgentSession:
         try:
             await self.runner.run()
         finally:
+            self.state.close()
             for stream in self._streams:
                 _offer(stream, None)
 
@@ -334,6 +345,7 @@ class AgentSession:
 
     def _emit(self, event: SessionEvent) -> None:
         self.events.append(event)
+        self.state.observe(event)
         for callback in self._subscribers:
             callback(event)
         for stream in self._streams:

@@ -104,7 +104,7 @@ class InterruptionGate(Node):
             if self.candidate is not None:
                 self._start_timer(self._confirm_later(), "confirm")
             return
-        if not self.agent_speaking:
+        if not self.agent_speaking or not self.playout.interruptible:
             return
         self.candidate = event
         self.words = 0

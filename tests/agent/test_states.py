@@ -1,0 +1,108 @@
+"""User and agent states, and a tool that forbids interruptions while the agent answers."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from graphflow.agent.agent import Agent, ToolRule
+from graphflow.agent.events import (
+    AgentStartedSpeaking,
+    AgentStateChanged,
+    AgentStoppedSpeaking,
+    SessionEvent,
+    TurnEnded,
+    UserStartedSpeaking,
+    UserStateChanged,
+    UserStoppedSpeaking,
+)
+from graphflow.agent.session import AgentSession
+from graphflow.agent.states import ConversationState
+from graphflow.agent.tool_context import RunContext
+from graphflow.agent.tools import function_tool
+from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from graphflow.models import ModelHub
+from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
+from graphflow.runtime.clock import VirtualClock
+
+from ..fixtures import model_cache, read_wav
+
+
+async def test_states_follow_the_conversation_and_the_user_goes_away() -> None:
+    told: list[SessionEvent] = []
+    state = ConversationState(told.append, away_after_s=0.05)
+    for event in (
+        UserStartedSpeaking(at=1),
+        UserStoppedSpeaking(at=2),
+        TurnEnded(at=3, text="hi", reason="model", probability=0.9),
+        AgentStartedSpeaking(at=4, reply_id="r"),
+        AgentStoppedSpeaking(at=5, reply_id="r", heard="hello", interrupted=False),
+    ):
+        state.observe(event)
+    await asyncio.sleep(0.1)
+    changes = [(type(e).__name__, e.old, e.new) for e in told]  # type: ignore[attr-defined]
+    assert changes == [
+        ("UserStateChanged", "listening", "speaking"),
+        ("UserStateChanged", "speaking", "listening"),
+        ("AgentStateChanged", "listening", "thinking"),
+        ("AgentStateChanged", "thinking", "speaking"),
+        ("AgentStateChanged", "speaking", "listening"),
+        ("UserStateChanged", "listening", "away"),
+    ]
+    state.observe(UserStartedSpeaking(at=9))
+    assert state.user == "speaking"
+
+
+class Mover(Agent):
+    """Moves, and will not be interrupted while it says so."""
+
+    def __init__(self) -> None:
+        super().__init__(rules=[ToolRule(when="forward", call="move", then="{output}")])
+
+    @function_tool
+    async def move(self, ctx: RunContext) -> str:
+        """Start moving."""
+        ctx.disallow_interruptions()
+        return "Moving forward now. Please wait while I go all the way there, it takes a little while."
+
+
+def barge_in_session(tmp_path: Path, agent: Agent | None) -> AgentSession:
+    speech = read_wav("cmd_go_forward_ten_meters.wav")
+    again = len(speech) + 2 * 16000
+    pcm = np.zeros(again + len(speech), np.int16)
+    pcm[: len(speech)] = speech
+    pcm[again:] = speech
+    path = tmp_path / "barge_in.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(pcm.astype("<i2").tobytes())
+    llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
+    script = ["go forward ten meters"] * 2
+    overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
+    options = VoiceAgentOptions(input=str(path), tail_silence_ms=6000)
+    return build_session(options, hub=ModelHub(model_cache()), overrides=overrides, agent=agent)
+
+
+def run(session: AgentSession) -> AgentSession:
+    clock = VirtualClock()
+    clock.run(session.run(clock))
+    return session
+
+
+def test_a_tool_can_forbid_interruptions_of_the_reply(tmp_path: Path) -> None:
+    plain = run(barge_in_session(tmp_path, None))
+    assert any(e.interrupted for e in plain.events if isinstance(e, AgentStoppedSpeaking))
+
+    guarded = run(barge_in_session(tmp_path, Mover()))
+    stopped = [e for e in guarded.events if isinstance(e, AgentStoppedSpeaking)]
+    assert stopped and not stopped[0].interrupted
+    assert stopped[0].heard.startswith("Moving forward now.")
+    states = [(e.old, e.new) for e in guarded.events if isinstance(e, AgentStateChanged)]
+    assert ("thinking", "speaking") in states and ("speaking", "listening") in states
+    assert any(isinstance(e, UserStateChanged) and e.new == "speaking" for e in guarded.events)
