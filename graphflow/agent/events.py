@@ -85,6 +85,25 @@ class TurnMetrics(SessionEvent, frozen=True, kw_only=True):
     voice_to_voice_ms: float | None = None
 
 
+class ReplyMetrics(SessionEvent, frozen=True, kw_only=True):
+    """What one reply cost the language model and the TTS (sent when the reply text is complete).
+
+    ``llm_ttft_ms``: turn decided → first token; ``llm_duration_ms``: turn decided → reply
+    complete (tool steps included); ``tokens``: streamed chunks (one token each for
+    OpenAI-compatible servers); ``tokens_per_s`` after the first; ``tts_characters``: the
+    characters sent to speech synthesis; ``tool_calls``: calls made in the reply.
+    """
+
+    reply_id: str
+    llm_ttft_ms: float | None = None
+    llm_duration_ms: float | None = None
+    tokens: int = 0
+    tokens_per_s: float | None = None
+    tts_characters: int = 0
+    tool_calls: int = 0
+    error: str = ""
+
+
 class SessionError(SessionEvent, frozen=True, kw_only=True):
     """A stage failed; ``fatal`` when the session had to stop."""
 

@@ -22,6 +22,7 @@ from graphflow.agent.events import (
     AgentResumed,
     AgentStartedSpeaking,
     AgentStoppedSpeaking,
+    ReplyMetrics,
     SessionError,
     SessionEvent,
     TurnEnded,
@@ -39,6 +40,7 @@ from graphflow.frames import (
     EndOfTurn,
     Frame,
     ReplyDelta,
+    ReplyEnd,
     SpeechAudio,
     SpeechStarted,
     SpeechStopped,
@@ -79,6 +81,8 @@ class _Exchange:
     final_at: int | None = None
     turn_at: int | None = None
     first_token: int | None = None
+    last_token: int = 0
+    tokens: int = 0
     first_audio: int | None = None
     reply_id: str = ""
     replies: list[str] = field(default_factory=list)
@@ -230,6 +234,10 @@ class AgentSession:
             exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
             if exchange.first_token is None:
                 exchange.first_token = frame.created
+            exchange.tokens += 1
+            exchange.last_token = frame.created
+        elif isinstance(frame, ReplyEnd):
+            self._reply_metrics(frame)
         elif isinstance(frame, SpeechAudio):
             exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
             if exchange.first_audio is None:
@@ -342,6 +350,28 @@ class AgentSession:
         )
         self.metrics.append(metrics)
         self._emit(metrics)
+
+    def _reply_metrics(self, end: ReplyEnd) -> None:
+        exchange = self._by_reply.get(end.reply_id)
+        if exchange is None:
+            return
+        first = exchange.first_token
+        span = (exchange.last_token - first) / 1e9 if first is not None else 0.0
+        self._emit(
+            ReplyMetrics(
+                at=end.created,
+                reply_id=end.reply_id,
+                llm_ttft_ms=(first - exchange.turn_at) / MS
+                if first is not None and exchange.turn_at
+                else None,
+                llm_duration_ms=(end.created - exchange.turn_at) / MS if exchange.turn_at else None,
+                tokens=exchange.tokens,
+                tokens_per_s=(exchange.tokens - 1) / span if span > 0 else None,
+                tts_characters=len(end.text),
+                tool_calls=len(end.tool_calls),
+                error=end.error,
+            )
+        )
 
     def _emit(self, event: SessionEvent) -> None:
         self.events.append(event)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from graphflow.agent.events import AgentHandoff, AgentStoppedSpeaking, FunctionCalls, FunctionOutput
+from graphflow.agent.events import (
+    AgentHandoff,
+    AgentStoppedSpeaking,
+    FunctionCalls,
+    FunctionOutput,
+    ReplyMetrics,
+)
 from graphflow.bench.standins import StandInSTT, StandInTTS
 from graphflow.graphs.restaurant import PaymentAgent, Restaurant, RestaurantAgent
 from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
@@ -35,3 +41,7 @@ def test_a_booking_by_voice_calls_the_tool_hands_over_and_speaks_the_answer() ->
     assert restaurant.bookings and restaurant.bookings[0].name == "Ada"
     spoken = [e for e in session.events if isinstance(e, AgentStoppedSpeaking)]
     assert spoken and "deposit" in spoken[-1].heard
+    replies = [e for e in session.events if isinstance(e, ReplyMetrics)]
+    assert replies and replies[0].tool_calls == 1 and replies[0].tokens > 0
+    assert replies[0].tts_characters > 0
+    assert replies[0].llm_ttft_ms is not None and replies[0].llm_ttft_ms >= 200
