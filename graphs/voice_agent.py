@@ -20,6 +20,7 @@ import msgspec
 from graphflow import Graph, Node, Overflow, QueueSpec
 from graphflow.agent.agent import Agent
 from graphflow.agent.chat import ChatContext
+from graphflow.agent.control import SessionControl
 from graphflow.agent.playout import Playout, Timeline
 from graphflow.agent.session import AgentSession
 from graphflow.agent.tap import SessionTap
@@ -98,6 +99,7 @@ class VoicePipeline:
     sink: Node
     gate: InterruptionGate
     llm: Node
+    control: SessionControl
 
 
 def _stt(kind: str, hub: ModelHub) -> Node:
@@ -168,6 +170,7 @@ def build_pipeline(
         raise ConfigError(f"unknown llm provider {o.llm!r}", hint=f"one of {', '.join(LLM_PROVIDERS)}")
     tts = swap.tts or _tts(o.tts, hub)
     gate = InterruptionGate(o.gate, name="gate", playout=playout)
+    control = SessionControl(name="control")
     tap = SessionTap(see or _ignore, name="tap")
 
     g = Graph("voice_agent")
@@ -179,8 +182,9 @@ def build_pipeline(
     g.connect(stt.outputs["out"], gate.transcripts)
     if ends.transcripts is not None:
         g.connect(stt.outputs["out"], ends.transcripts.inputs["inp"])
-    g.connect(turn.out, llm.inputs["inp"])
-    g.connect(turn.out, gate.turns)
+    g.connect(turn.out, control.inp)
+    g.connect(control.out, llm.inputs["inp"])
+    g.connect(control.out, gate.turns)
     g.connect(llm.outputs["out"], tts.inputs["inp"])
     g.connect(tts.outputs["out"], gate.audio)
     g.connect(gate.out, sink.inputs["inp"])
@@ -189,7 +193,7 @@ def build_pipeline(
     for port in (vad.out, stt.outputs["out"], turn.out, llm.outputs["out"], tts.outputs["out"]):
         g.connect(port, tap.inp)
     g.cancels(gate, llm, tts, sink)
-    return VoicePipeline(g, chat, playout, agent, source, sink, gate, llm)
+    return VoicePipeline(g, chat, playout, agent, source, sink, gate, llm, control)
 
 
 def _file_io(o: VoiceAgentOptions, timeline: Timeline, playout: Playout) -> PipelineIO:
@@ -232,5 +236,6 @@ def build_session(
     session.userdata = userdata
     if isinstance(pipeline.llm, LLMNode):
         session.attach_llm(pipeline.llm)
+    session.control, session.gate = pipeline.control, pipeline.gate
     holder.append(session)
     return session

@@ -17,6 +17,7 @@ import msgspec
 
 from graphflow.agent.agent import Agent
 from graphflow.agent.chat import ChatContext
+from graphflow.agent.control import GENERATE, SAY, SessionControl
 from graphflow.agent.events import (
     AgentPaused,
     AgentResumed,
@@ -35,6 +36,7 @@ from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.agent.states import ConversationState
 from graphflow.agent.tool_context import RunContext
 from graphflow.compiler.plan import CompiledGraph
+from graphflow.errors import ConfigError
 from graphflow.frames import (
     AudioFrame,
     EndOfTurn,
@@ -56,6 +58,7 @@ from graphflow.runtime.wiring import RunOptions
 from graphflow.timebase import MS
 
 if TYPE_CHECKING:
+    from graphflow.nodes.gate.interruption import InterruptionGate
     from graphflow.nodes.llm.base import LLMNode
 
 EVENT_BACKLOG = 1024
@@ -120,6 +123,8 @@ class AgentSession:
         self.userdata: object = None
         """Handed to the agent's tools (``RunContext.userdata``)."""
         self.llm: LLMNode | None = None
+        self.control: SessionControl | None = None
+        self.gate: InterruptionGate | None = None
         playout.listeners.append(self._on_playout)
 
     # ------------------------------------------------------------------ agent
@@ -158,9 +163,32 @@ class AgentSession:
         self.chat.messages[:] = self.chat.with_instructions(agent.instructions).messages
 
     async def generate_reply(self, instructions: str = "") -> None:
-        """Add one-off ``instructions``; the reply being made (or the next one) follows them."""
-        if instructions:
-            self.chat.add("system", instructions)
+        """Reply now, following one-off ``instructions``.
+
+        While a reply is being made (from ``on_enter`` during a handoff, say), the
+        instructions join the conversation and that reply's next step follows them.
+        """
+        if self.llm is not None and self.llm.busy:
+            if instructions:
+                self.chat.add("system", instructions)
+            return
+        await self._control().request(instructions, GENERATE)
+
+    async def say(self, text: str) -> None:
+        """The agent says ``text`` as it is (interruptible like any reply)."""
+        await self._control().request(text, SAY)
+
+    def interrupt(self) -> None:
+        """Stop what the agent is saying or preparing, as a barge-in would."""
+        if self.gate is not None:
+            self.gate.interrupt()
+
+    def _control(self) -> SessionControl:
+        if self.control is None:
+            raise ConfigError(
+                "this session's graph has no SessionControl node", hint="build it with build_session"
+            )
+        return self.control
 
     # ---------------------------------------------------------------- running
     def compile(self) -> CompiledGraph:

@@ -18,6 +18,7 @@ from typing import Any
 
 from graphflow.agent.agent import Agent
 from graphflow.agent.chat import ChatContext
+from graphflow.agent.control import GENERATE
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
 from graphflow.agent.testing import RunResult, TurnEvent, from_session_event
 from graphflow.agent.tool_context import RunContext
@@ -25,7 +26,7 @@ from graphflow.errors import ConfigError, GraphflowError
 from graphflow.frames import EndOfTurn, Frame, ReplyEnd, ToolCall
 from graphflow.graph import Graph
 from graphflow.node import Node
-from graphflow.nodes.llm.base import GENERATE, LLMNode, ToolLoopOptions
+from graphflow.nodes.llm.base import LLMNode, ToolLoopOptions
 from graphflow.ports import Input, Output
 from graphflow.runtime.clock import Clock, RealtimeClock
 from graphflow.runtime.runner import GraphRunner

@@ -149,6 +149,11 @@ class InterruptionGate(Node):
         else:
             self._interrupt()
 
+    def interrupt(self) -> None:
+        """Stop the agent now (as a confirmed barge-in would), if it is answering at all."""
+        if self.agent_speaking:
+            self._interrupt()
+
     def _interrupt(self) -> None:
         self._cancel_timer(keep_current=True)
         self.candidate = None

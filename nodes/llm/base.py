@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from graphflow.agent.chat import ChatContext
+from graphflow.agent.control import GENERATE, SAY
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import StopResponse, ToolResult, run_calls
@@ -30,10 +31,6 @@ from graphflow.runtime.stats import LatencyStats
 
 if TYPE_CHECKING:
     from graphflow.agent.agent import Agent
-
-
-GENERATE = "generate"
-"""``EndOfTurn.reason`` of a turn that asks for a reply without user words (``text``: instructions)."""
 
 
 class Chunk:
@@ -79,6 +76,8 @@ class LLMNode(Node):
         """Makes the RunContext of each tool call (the session sets it)."""
         self.on_handoff: Callable[[Agent], Awaitable[None]] | None = None
         """Called when a tool hands the conversation to another agent (the session sets it)."""
+        self.busy = False
+        """True while a turn is being answered."""
         self.listeners: list[Callable[[SessionEvent], None]] = []
         """Told about tool calls, their outputs and handoffs as they happen."""
 
@@ -88,7 +87,17 @@ class LLMNode(Node):
 
     async def on_frame(self, turn: EndOfTurn) -> None:
         """Answer ``turn``; a ``GENERATE`` turn asks for a reply without user words."""
+        self.busy = True
+        try:
+            await self._answer(turn)
+        finally:
+            self.busy = False
+
+    async def _answer(self, turn: EndOfTurn) -> None:
         text = turn.text.strip()
+        if turn.reason == SAY:
+            await self.say(turn, f"r{turn.generation}-{next(self._ids)}")
+            return
         if turn.reason == GENERATE:
             if text:  # instructions for this reply only
                 self.chat.add("system", text, at=turn.created)
@@ -101,6 +110,23 @@ class LLMNode(Node):
         else:
             return
         await self.reply(turn, f"r{turn.generation}-{next(self._ids)}")
+
+    async def say(self, turn: EndOfTurn, reply_id: str) -> None:
+        """Speak ``turn.text`` as it is: one reply, no model call."""
+        text = turn.text.strip()
+        if text:
+            now = self.now()
+            await self.out.send(
+                ReplyDelta(
+                    text=text, reply_id=reply_id, pts=turn.pts, created=now, generation=turn.generation
+                )
+            )
+            self._tell(AgentMessage(at=now, reply_id=reply_id, text=text))
+        await self.out.send(
+            ReplyEnd(
+                reply_id=reply_id, text=text, pts=turn.pts, created=self.now(), generation=turn.generation
+            )
+        )
 
     async def reply(self, turn: EndOfTurn, reply_id: str) -> None:
         """Stream one reply (with its tool steps) and close it with ``ReplyEnd``."""

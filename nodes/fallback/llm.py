@@ -1,0 +1,91 @@
+"""FallbackLLM: one language-model stage that asks a list of LLM providers in turn."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+
+from graphflow.agent.chat import ChatContext
+from graphflow.errors import ProviderError
+from graphflow.nodes.fallback.availability import FallbackOptions, ProviderPool
+from graphflow.nodes.llm.base import Chunk, LLMNode
+
+
+class FallbackLLM(LLMNode):
+    """Streams each reply from the first available provider that starts answering in time.
+
+    Only this node is in the graph; the providers are plain :class:`LLMNode` objects it
+    sets up, closes and streams from. They share this node's chat context and agent
+    (set on them before every call), so tools, handoffs and listeners work as with a
+    single provider.
+
+    A provider is left for the next one when it raises a
+    :class:`~graphflow.errors.ProviderError` or its first chunk does not arrive within
+    ``attempt_timeout_s``. Once a provider has yielded a chunk the reply is its own: a
+    failure after that ends the reply with the error (``ReplyEnd.error``) instead of
+    asking another provider, because the words already sent cannot be taken back and
+    must not be spoken twice. When no provider answers, the reply ends with an error
+    naming every failure and the node waits for the next turn.
+    """
+
+    Options = FallbackOptions
+    options: FallbackOptions
+
+    def __init__(
+        self,
+        providers: Sequence[LLMNode],
+        options: FallbackOptions | None = None,
+        *,
+        name: str | None = None,
+        chat: ChatContext | None = None,
+    ) -> None:
+        super().__init__(options or FallbackOptions(), name=name, chat=chat)
+        self.pool = ProviderPool(self, providers, self.options, self._tell)
+        """The providers and their availability."""
+        self._share()
+
+    async def setup(self) -> None:
+        """Set up every provider (they are not in the graph)."""
+        await self.pool.setup()
+
+    async def close(self) -> None:
+        """Close every provider."""
+        await self.pool.close()
+
+    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+        """The reply of the first provider that answers, chunk by chunk (see the class docstring)."""
+        self._share()
+        errors: list[tuple[str, ProviderError]] = []
+        for provider, status in self.pool.candidates():
+            async with contextlib.aclosing(provider.stream(chat)) as chunks:
+                scope = self.pool.deadline()
+                try:
+                    async with scope:
+                        first = await anext(chunks, None)
+                except ProviderError as exc:
+                    error = exc
+                except TimeoutError:
+                    if not scope.expired():
+                        raise
+                    error = self.pool.timed_out(status, "sent no reply")
+                else:
+                    self.pool.succeeded(status)
+                    if first is None:
+                        return  # an empty reply is an answer too
+                    yield first
+                    try:
+                        async for chunk in chunks:
+                            yield chunk
+                    except ProviderError as exc:  # mid-reply: the reply ends with this error
+                        self.pool.failed(status, exc)
+                        raise
+                    return
+            self.pool.failed(status, error)
+            errors.append((status.name, error))
+        raise self.pool.exhausted(errors)
+
+    def _share(self) -> None:
+        """Give every provider this node's chat context and agent."""
+        for provider in self.pool.providers:
+            provider.chat = self.chat
+            provider.agent = self.agent
