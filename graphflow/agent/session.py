@@ -151,8 +151,8 @@ class AgentSession:
         self._switch(agent)
         try:
             await agent.on_enter()
-        except Exception:
-            self._switch(old)  # the handoff did not happen: the old agent carries on
+        except BaseException:  # failed or interrupted: the old agent carries on
+            self._switch(old)
             raise
 
     def _switch(self, agent: Agent) -> None:

@@ -11,6 +11,7 @@ that agent's tools and instructions (through ``on_handoff``) before the next ste
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -22,7 +23,7 @@ from graphflow.agent.chat import ChatContext
 from graphflow.agent.control import GENERATE, SAY
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
 from graphflow.agent.tool_context import RunContext
-from graphflow.agent.tools import StopResponse, ToolResult, run_calls
+from graphflow.agent.tools import StopResponse, run_calls
 from graphflow.errors import ProviderError
 from graphflow.frames import EndOfTurn, Frame, ReplyDelta, ReplyEnd, ToolCall
 from graphflow.node import Node
@@ -31,6 +32,10 @@ from graphflow.runtime.stats import LatencyStats
 
 if TYPE_CHECKING:
     from graphflow.agent.agent import Agent
+
+
+INTERRUPTED = "the call was cancelled: the user interrupted before it finished"
+"""The output recorded for a call cut short by a barge-in."""
 
 
 class Chunk:
@@ -199,19 +204,9 @@ class LLMNode(Node):
         """Run ``calls``; False when the reply must end here (a tool stopped it)."""
         self.chat.add_tool_calls(calls, text, at=self.now())
         self._tell(FunctionCalls(at=self.now(), reply_id=reply_id, calls=tuple(calls), text=text))
-        if self.agent is None:
-            results = [
-                ToolResult(
-                    call_id=c.id,
-                    name=c.name,
-                    output="no tools are available",
-                    is_error=True,
-                    error="tool.unknown",
-                )
-                for c in calls
-            ]
-        else:
-            loop = self.tool_loop
+        assert self.agent is not None  # without an agent the calls are only reported
+        loop = self.tool_loop
+        try:
             results = await run_calls(
                 self.agent.tools,
                 calls,
@@ -219,6 +214,21 @@ class LLMNode(Node):
                 timeout_s=loop.timeout_s,
                 parallel=loop.parallel,
             )
+        except asyncio.CancelledError:
+            # interrupted while the tools ran: the history must still answer every call
+            for call in calls:
+                self.chat.add_tool_output(call.id, call.name, INTERRUPTED, is_error=True, at=self.now())
+                self._tell(
+                    FunctionOutput(
+                        at=self.now(),
+                        reply_id=reply_id,
+                        call_id=call.id,
+                        name=call.name,
+                        output=INTERRUPTED,
+                        is_error=True,
+                    )
+                )
+            raise
         go_on = True
         for result in results:
             self.chat.add_tool_output(
@@ -242,6 +252,16 @@ class LLMNode(Node):
         return go_on
 
     async def _hand_over(self, target: object) -> None:
+        try:
+            await self._switch_agent(target)
+        except asyncio.CancelledError:
+            before = self.agent.name if self.agent is not None else ""
+            name = getattr(target, "name", type(target).__name__)
+            self.chat.add_handoff(before, name, done=False, at=self.now())
+            self._tell(AgentHandoff(at=self.now(), from_agent=before, to_agent=name, done=False))
+            raise
+
+    async def _switch_agent(self, target: object) -> None:
         from graphflow.agent.agent import Agent
 
         if not isinstance(target, Agent):

@@ -106,3 +106,29 @@ def test_a_tool_can_forbid_interruptions_of_the_reply(tmp_path: Path) -> None:
     states = [(e.old, e.new) for e in guarded.events if isinstance(e, AgentStateChanged)]
     assert ("thinking", "speaking") in states and ("speaking", "listening") in states
     assert any(isinstance(e, UserStateChanged) and e.new == "speaking" for e in guarded.events)
+
+
+class SlowMover(Agent):
+    """Its tool takes long enough for the user to talk over it."""
+
+    def __init__(self) -> None:
+        super().__init__(rules=[ToolRule(when="forward", call="plan_route", say="One moment.")])
+
+    @function_tool
+    async def plan_route(self) -> str:
+        """Plan the route (slowly)."""
+        await asyncio.sleep(30)
+        return "done"
+
+
+def test_a_barge_in_during_a_tool_call_leaves_a_complete_history(tmp_path: Path) -> None:
+    from graphflow.agent.events import FunctionOutput
+    from graphflow.nodes.llm.base import INTERRUPTED
+
+    session = run(barge_in_session(tmp_path, SlowMover()))
+    outputs = [e for e in session.events if isinstance(e, FunctionOutput)]
+    assert outputs and outputs[0].is_error and outputs[0].output == INTERRUPTED
+    calls = [m for m in session.chat.messages if m.tool_calls]
+    answered = {m.tool_call_id for m in session.chat.messages if m.role == "tool"}
+    assert calls and all(c.id in answered for m in calls for c in m.tool_calls)
+    assert session.chat.to_openai()  # a history the model accepts: every call has its output
