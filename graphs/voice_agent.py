@@ -158,17 +158,18 @@ def build_pipeline(
     source, sink = ends.source, ends.sink
     resampler = Resampler(ResamplerOptions(rate=16000, channels=1), name="resampler")
     vad = SileroVAD(o.vad, name="vad", hub=hub)
-    stt = swap.stt or _stt(o.stt, hub)
+    stt = swap.stt or agent.stt or _stt(o.stt, hub)
     turn = TurnDetector(o.turn, name="turn", hub=hub)
-    if swap.llm is not None:
-        llm: Node = swap.llm
+    chosen = swap.llm or agent.llm
+    if chosen is not None:
+        llm: Node = chosen
     elif o.llm == "local":
         llm = LocalResponder(o.responder, name="llm", chat=chat)
     elif o.llm == "openai":
         llm = OpenAIChat(o.openai_llm, name="llm", chat=chat)
     else:
         raise ConfigError(f"unknown llm provider {o.llm!r}", hint=f"one of {', '.join(LLM_PROVIDERS)}")
-    tts = swap.tts or _tts(o.tts, hub)
+    tts = swap.tts or agent.tts or _tts(o.tts, hub)
     gate = InterruptionGate(o.gate, name="gate", playout=playout)
     control = SessionControl(name="control")
     tap = SessionTap(see or _ignore, name="tap")

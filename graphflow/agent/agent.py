@@ -1,6 +1,8 @@
 """An Agent: who the session is talking as — instructions, tools, hooks, and rules for the offline responder.
 
-Tools are typed functions given to the constructor or methods decorated with
+An agent may bring its own stages (``stt``, ``llm``, ``tts`` nodes): a session that starts
+with it builds its graph with them, and ``graphflow render`` shows them. Tools are typed
+functions given to the constructor or methods decorated with
 ``@function_tool`` on a subclass. A tool that returns another :class:`Agent` hands the
 conversation over to it: the session keeps its audio path and switches instructions,
 tools and hooks. Hooks run as the agent becomes active (``on_enter``), stops being
@@ -17,6 +19,7 @@ import msgspec
 
 from graphflow.agent.chat import ChatContext
 from graphflow.agent.tools import FunctionTool, ToolSet
+from graphflow.node import Node
 
 DEFAULT_INSTRUCTIONS = "You are a friendly, concise voice assistant."
 """The instructions of an agent that was given none."""
@@ -48,11 +51,16 @@ class Agent:
         tools: Sequence[FunctionTool[..., Any] | Callable[..., Any]] = (),
         rules: Sequence[ToolRule] = (),
         name: str = "",
+        stt: Node | None = None,
+        llm: Node | None = None,
+        tts: Node | None = None,
     ) -> None:
         self.instructions = instructions
         self.name = name or type(self).__name__
         self.tools = ToolSet([*tools, *_method_tools(self)])
         self.rules: tuple[ToolRule, ...] = tuple(rules)
+        self.stt, self.llm, self.tts = stt, llm, tts
+        """The agent's own stages (None: the session's), used when a session starts with it."""
         self.session: Any = None
         """The session this agent is active in (set by the session)."""
 

@@ -146,6 +146,13 @@ class AgentSession:
 
     async def update_agent(self, agent: Agent) -> None:
         """Switch to ``agent`` (instructions, tools, hooks) without touching the audio path."""
+        own = [n for n in (agent.stt, agent.llm, agent.tts) if n is not None and n is not self.llm]
+        if own and True:
+            raise ConfigError(
+                f"{agent.name} brings its own stages ({', '.join(type(n).__name__ for n in own)}), "
+                "which only apply when a session starts with it",
+                hint="start the session with this agent, or give it no stages of its own",
+            )
         old = self.agent
         await old.on_exit()
         self._switch(agent)

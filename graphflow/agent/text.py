@@ -158,6 +158,13 @@ class TextSession:
 
     async def update_agent(self, agent: Agent) -> None:
         """Hand the conversation to ``agent``: its instructions and tools from the next step on."""
+        own = [n for n in (agent.stt, agent.llm, agent.tts) if n is not None and n is not self.llm]
+        if own and True:
+            raise ConfigError(
+                f"{agent.name} brings its own stages ({', '.join(type(n).__name__ for n in own)}), "
+                "which only apply when a session starts with it",
+                hint="start the session with this agent, or give it no stages of its own",
+            )
         old = self.agent
         await old.on_exit()
         self._switch(agent)
