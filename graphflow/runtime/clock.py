@@ -127,6 +127,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(selector=_VirtualSelector(self))
 
     def time(self) -> float:
+        """The virtual clock's time, in seconds."""
         return self.clock._now / SECOND
 
     def next_timer(self) -> float | None:
@@ -137,6 +138,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., T], *args: Any
     ) -> asyncio.Future[T]:
+        """Run ``func`` in a thread; the clock does not jump while it runs."""
         future = super().run_in_executor(executor, func, *args)
         self.threads_busy += 1
         future.add_done_callback(self._thread_done)

@@ -193,6 +193,7 @@ class _Batcher:
         self.busy = False
 
     def submit(self, stream: SileroStream, window: np.ndarray) -> asyncio.Future[float]:
+        """Queue one window of ``stream`` for the next batch; resolves to its speech probability."""
         future: asyncio.Future[float] = self.loop.create_future()
         self.pending.append(_Request(stream, window, future))
         if not self.scheduled and not self.busy:
@@ -201,6 +202,7 @@ class _Batcher:
         return future
 
     def flush(self) -> None:
+        """Send the windows waiting now as one batch."""
         self.scheduled = False
         if self.busy:
             return
@@ -236,6 +238,7 @@ class _Batcher:
         work.add_done_callback(lambda done: self.finish(batch, done))
 
     def finish(self, batch: list[_Request], done: asyncio.Future[np.ndarray]) -> None:
+        """Hand each request of ``batch`` its probability once ``done`` resolves."""
         self.busy = False
         if done.cancelled():
             for request in batch:
