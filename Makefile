@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
 DEMO_OUT   ?= out/demo
 
-.PHONY: setup models livekit-server demo test lint typecheck pytest bench bench-peers bench-voice bench-compare bench-room render clean
+.PHONY: setup models livekit-server demo test lint typecheck pytest bench bench-peers bench-voice bench-compare bench-room test-llm render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
@@ -51,6 +51,12 @@ pytest: models livekit-server
 
 test: lint typecheck pytest
 
+test-llm: setup
+	@echo "==> llama.cpp server in .venv-llama (the first build takes about 7 minutes)"
+	@PYTHON=$(PYTHON) scripts/setup-llama-server
+	@echo "==> pytest -m llm_server (a real llama.cpp server on 127.0.0.1)"
+	@$(PY) -m pytest tests/llm_server -m llm_server
+
 bench: setup
 	@$(PY) benchmarks/engine.py --json docs/results/engine.json
 	@$(PY) benchmarks/plot_engine.py docs/results/engine.json docs/img/engine-per-hop.png
@@ -69,4 +75,4 @@ bench-voice: models
 		--engine docs/results/engine.json --json docs/results/voice-standin.json --plot docs/img/voice-bench.png
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-llama build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -174,7 +174,8 @@ class ChatContext:
                     {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                     for c in m.tool_calls
                 ]
-                out.append({"role": m.role, "content": m.content or None, "tool_calls": calls})
+                # "" rather than null: some servers (llama.cpp) refuse a null content
+                out.append({"role": m.role, "content": m.content, "tool_calls": calls})
             else:
                 out.append({"role": m.role, "content": m.content})
         return out

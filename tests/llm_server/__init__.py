@@ -1,0 +1,1 @@
+"""Tests of the OpenAI-compatible client against a real llama.cpp server (``make test-llm``)."""
