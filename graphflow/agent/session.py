@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -23,7 +22,6 @@ from graphflow.agent.events import (
     AgentResumed,
     AgentStartedSpeaking,
     AgentStoppedSpeaking,
-    ReplyMetrics,
     SessionError,
     SessionEvent,
     TurnEnded,
@@ -32,6 +30,7 @@ from graphflow.agent.events import (
     UserStoppedSpeaking,
     UserTranscript,
 )
+from graphflow.agent.exchange import Exchange, reply_metrics, turn_metrics
 from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.agent.states import ConversationState
 from graphflow.agent.tool_context import RunContext
@@ -55,7 +54,6 @@ from graphflow.runtime.events import NodeIssue, RunEvent, RunFinished
 from graphflow.runtime.runner import GraphRunner
 from graphflow.runtime.stats import LatencyStats
 from graphflow.runtime.wiring import RunOptions
-from graphflow.timebase import MS
 
 if TYPE_CHECKING:
     from graphflow.nodes.gate.interruption import InterruptionGate
@@ -75,22 +73,6 @@ class Utterance(msgspec.Struct, frozen=True, kw_only=True):
     interrupted: bool = False
 
 
-@dataclass
-class _Exchange:
-    """Timing marks of one user turn and the reply to it (clock ns)."""
-
-    speech_end: int = 0
-    vad_at: int | None = None
-    final_at: int | None = None
-    turn_at: int | None = None
-    first_token: int | None = None
-    last_token: int = 0
-    tokens: int = 0
-    first_audio: int | None = None
-    reply_id: str = ""
-    replies: list[str] = field(default_factory=list)
-
-
 class AgentSession:
     """Runs a voice graph and keeps the conversation (history, transcript, events, metrics)."""
 
@@ -108,10 +90,10 @@ class AgentSession:
         self._subscribers: list[Callable[[SessionEvent], None]] = []
         self._streams: list[asyncio.Queue[SessionEvent | None]] = []
         self._user_start: int | None = None
-        self._exchange = _Exchange()
-        self._by_reply: dict[str, _Exchange] = {}
+        self._exchange = Exchange()
+        self._by_reply: dict[str, Exchange] = {}
         self._agent_start: dict[str, int] = {}
-        self._pending: _Exchange | None = None
+        self._pending: Exchange | None = None
         self.runner: GraphRunner | None = None
         self.frame_lag = LatencyStats()
         """How late input audio frames leave the VAD, against their real-time schedule (ns).
@@ -319,11 +301,11 @@ class AgentSession:
                 probability=turn.probability,
             )
         )
-        self._exchange = _Exchange()
+        self._exchange = Exchange()
         self._pending = exchange
 
-    def _claim(self, reply_id: str) -> _Exchange:
-        exchange = self._pending or _Exchange()
+    def _claim(self, reply_id: str) -> Exchange:
+        exchange = self._pending or Exchange()
         self._pending = None
         exchange.reply_id = reply_id
         self._by_reply[reply_id] = exchange
@@ -366,47 +348,14 @@ class AgentSession:
         base = self.playout.timeline.base
         if exchange is None or base is None:
             return
-        end_clock = base + exchange.speech_end
-
-        def ms(a: int | None, b: int | None) -> float | None:
-            return None if a is None or b is None else (a - b) / MS
-
-        metrics = TurnMetrics(
-            at=started.at,
-            media=started.media_at,
-            reply_id=started.reply_id,
-            vad_ms=ms(exchange.vad_at, end_clock),
-            end_of_turn_ms=ms(exchange.turn_at, end_clock),
-            transcript_ms=ms(exchange.final_at, end_clock),
-            llm_ttft_ms=ms(exchange.first_token, exchange.turn_at),
-            tts_ttfb_ms=ms(exchange.first_audio, exchange.first_token),
-            sink_ms=ms(started.at, exchange.first_audio),
-            voice_to_voice_ms=ms(started.media_at, exchange.speech_end),
-        )
+        metrics = turn_metrics(exchange, started, base)
         self.metrics.append(metrics)
         self._emit(metrics)
 
     def _reply_metrics(self, end: ReplyEnd) -> None:
         exchange = self._by_reply.get(end.reply_id)
-        if exchange is None:
-            return
-        first = exchange.first_token
-        span = (exchange.last_token - first) / 1e9 if first is not None else 0.0
-        self._emit(
-            ReplyMetrics(
-                at=end.created,
-                reply_id=end.reply_id,
-                llm_ttft_ms=(first - exchange.turn_at) / MS
-                if first is not None and exchange.turn_at
-                else None,
-                llm_duration_ms=(end.created - exchange.turn_at) / MS if exchange.turn_at else None,
-                tokens=exchange.tokens,
-                tokens_per_s=(exchange.tokens - 1) / span if span > 0 else None,
-                tts_characters=len(end.text),
-                tool_calls=len(end.tool_calls),
-                error=end.error,
-            )
-        )
+        if exchange is not None:
+            self._emit(reply_metrics(exchange, end))
 
     def _emit(self, event: SessionEvent) -> None:
         self.events.append(event)
