@@ -16,7 +16,7 @@ import msgspec
 
 from graphflow.agent.agent import Agent
 from graphflow.agent.chat import ChatContext
-from graphflow.agent.control import GENERATE, SAY, SessionControl
+from graphflow.agent.control import GENERATE, PREEMPTIVE, SAY, SessionControl
 from graphflow.agent.events import (
     AgentPaused,
     AgentResumed,
@@ -246,7 +246,8 @@ class AgentSession:
                 )
             )
         elif isinstance(frame, EndOfTurn):
-            self._end_turn(frame, now)
+            if frame.reason != PREEMPTIVE:
+                self._end_turn(frame, now)
         elif isinstance(frame, ReplyDelta):
             exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
             if exchange.first_token is None:

@@ -29,6 +29,7 @@ from graphflow.errors import ConfigError
 from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
+from graphflow.nodes.turn.detector import TurnOptions
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS
@@ -51,6 +52,9 @@ class LatencyOptions(msgspec.Struct, frozen=True):
     llm_ttft_ms: int = 200
     tts_first_byte_ms: int = 100
     stt_delay_ms: int = 150
+    preemptive: bool = False
+    """Off by default here: stages then run one after the other, as in Pipecat's pipeline, so
+    ``engine_added`` subtracts the whole configured time to first token."""
 
 
 @dataclass
@@ -100,7 +104,11 @@ def scenario(fixture: Path, interruption: Path | None, out: Path) -> Path:
 
 def build(options: LatencyOptions, path: Path, script: list[str], hub: ModelHub) -> AgentSession:
     """A session on ``path``: stand-ins or real models, as ``options.mode`` says."""
-    agent = VoiceAgentOptions(input=str(path), tail_silence_ms=6000 if options.barge_in else 3000)
+    agent = VoiceAgentOptions(
+        input=str(path),
+        tail_silence_ms=6000 if options.barge_in else 3000,
+        turn=TurnOptions(preemptive=options.preemptive),
+    )
     if options.mode == "models":
         session = build_session(agent, hub=hub)
         session.frame_lag = LatencyStats(keep=LAG_SAMPLES)

@@ -16,6 +16,7 @@ import asyncio
 
 import msgspec
 
+from graphflow.agent.control import PREEMPTIVE
 from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.frames import (
     AudioFrame,
@@ -75,7 +76,8 @@ class InterruptionGate(Node):
 
     def on_turn(self, frame: EndOfTurn) -> None:
         """A user turn ended: a reply is on its way (speech from now on may interrupt it)."""
-        self.thinking = True
+        if frame.reason != PREEMPTIVE:  # a tentative turn is not decided: the user may go on
+            self.thinking = True
 
     def on_vad(self, frame: AudioFrame | VADEvent) -> None:
         """Watch the user's voice activity (audio frames are ignored)."""

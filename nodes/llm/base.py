@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from graphflow.agent.chat import ChatContext
-from graphflow.agent.control import GENERATE, SAY
+from graphflow.agent.control import GENERATE, PREEMPTIVE, SAY
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import StopResponse, run_calls
 from graphflow.errors import ProviderError
 from graphflow.frames import EndOfTurn, Frame, ReplyDelta, ReplyEnd, ToolCall
 from graphflow.node import Node
+from graphflow.nodes.llm.early import EarlyReply
 from graphflow.ports import Input, Output
 from graphflow.runtime.stats import LatencyStats
 
@@ -83,6 +84,11 @@ class LLMNode(Node):
         """Called when a tool hands the conversation to another agent (the session sets it)."""
         self.busy = False
         """True while a turn is being answered."""
+        self.early: EarlyReply | None = None
+        """A reply being generated for a tentative turn (preemptive generation)."""
+        self.early_started = 0
+        self.early_used = 0
+        """Preemptive generations started, and those the confirmed turn used."""
         self.listeners: list[Callable[[SessionEvent], None]] = []
         """Told about tool calls, their outputs and handoffs as they happen."""
 
@@ -100,6 +106,13 @@ class LLMNode(Node):
 
     async def _answer(self, turn: EndOfTurn) -> None:
         text = turn.text.strip()
+        if turn.reason == PREEMPTIVE:
+            self._start_early(text)
+            return
+        early, self.early = self.early, None
+        if early is not None and (turn.reason == SAY or early.text != text):
+            early.cancel()
+            early = None
         if turn.reason == SAY:
             await self.say(turn, f"r{turn.generation}-{next(self._ids)}")
             return
@@ -114,7 +127,7 @@ class LLMNode(Node):
             self.chat.add("user", text, at=turn.created)
         else:
             return
-        await self.reply(turn, f"r{turn.generation}-{next(self._ids)}")
+        await self.reply(turn, f"r{turn.generation}-{next(self._ids)}", early=early)
 
     async def say(self, turn: EndOfTurn, reply_id: str) -> None:
         """Speak ``turn.text`` as it is: one reply, no model call."""
@@ -133,8 +146,37 @@ class LLMNode(Node):
             )
         )
 
-    async def reply(self, turn: EndOfTurn, reply_id: str) -> None:
-        """Stream one reply (with its tool steps) and close it with ``ReplyEnd``."""
+    def on_cancel(self, info: object) -> object:
+        """A barge-in: drop a reply generated ahead of its turn."""
+        early, self.early = self.early, None
+        if early is not None:
+            early.cancel()
+        return None
+
+    def _start_early(self, text: str) -> None:
+        """Start generating for a tentative turn (unless hooks may rewrite it, or it is already running)."""
+        if self.early is not None:
+            if self.early.text == text:
+                return
+            self.early.cancel()
+            self.early = None
+        agent = self.agent
+        from graphflow.agent.agent import Agent
+
+        if not text or (
+            agent is not None and type(agent).on_user_turn_completed is not Agent.on_user_turn_completed
+        ):
+            return  # the agent may change the words: wait for the real turn
+        early = EarlyReply(text, self.stream, self.chat)
+        early.task = self.spawn(early.run(), "early-reply")
+        self.early = early
+        self.early_started += 1
+
+    async def reply(self, turn: EndOfTurn, reply_id: str, early: EarlyReply | None = None) -> None:
+        """Stream one reply (with its tool steps) and close it with ``ReplyEnd``.
+
+        ``early``: a generation already running for these words (its chunks come first).
+        """
         parts: list[str] = []
         calls_made: list[ToolCall] = []
         error = ""
@@ -142,7 +184,10 @@ class LLMNode(Node):
         started = self.now()
         try:
             for step in range(self.tool_loop.max_steps + 1):
-                step_text, calls = await self._step(turn, reply_id, parts, started)
+                source = early.replay() if early is not None and step == 0 else self.stream(self.chat)
+                if early is not None and step == 0:
+                    self.early_used += 1
+                step_text, calls = await self._step(turn, reply_id, parts, started, source)
                 if not calls:
                     final_text = step_text
                     break
@@ -175,12 +220,17 @@ class LLMNode(Node):
 
     # ------------------------------------------------------------------ steps
     async def _step(
-        self, turn: EndOfTurn, reply_id: str, parts: list[str], started: int
+        self,
+        turn: EndOfTurn,
+        reply_id: str,
+        parts: list[str],
+        started: int,
+        source: AsyncGenerator[Chunk, None],
     ) -> tuple[str, list[ToolCall]]:
-        """One model call: stream its text out, collect the calls it asks for."""
+        """One model call (``source``: its chunks): stream its text out, collect the calls it asks for."""
         calls: list[ToolCall] = []
         texts: list[str] = []
-        async with contextlib.aclosing(self.stream(self.chat)) as chunks:
+        async with contextlib.aclosing(source) as chunks:
             async for chunk in chunks:
                 if chunk.tool_call is not None:
                     calls.append(chunk.tool_call)

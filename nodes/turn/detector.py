@@ -38,6 +38,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from graphflow.agent.control import PREEMPTIVE
 from graphflow.errors import ConfigError, FrameError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, Frame, SampleFormat
 from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
@@ -76,6 +77,9 @@ class TurnOptions(msgspec.Struct, frozen=True):
     """After deciding, how long to wait for the last segment's final transcript."""
     silence_delay_ms: int = 800
     """``silence`` mode: the silence that ends a turn."""
+    preemptive: bool = True
+    """Send a tentative turn (reason ``preemptive``) as soon as the final transcript is in
+    while the decision is pending, so the language model can start; the real turn follows."""
     model_tail_ms: int = 200
     """Silence after the speech end included in the model's audio (as pipecat's VAD stop)."""
     pre_speech_ms: int = 500
@@ -144,6 +148,8 @@ class TurnDetector(Node):
         self._final_event = asyncio.Event()
         self._audio_wait: tuple[int, asyncio.Future[None]] | None = None
         self._pending: asyncio.Task[None] | None = None  # decision not yet taken
+        self._pending_job: _Job | None = None
+        self._preempted = ""  # text of the last tentative turn sent
         self._emitting: asyncio.Task[None] | None = None  # decided, emitting
         self._inputs_done = False
 
@@ -195,6 +201,27 @@ class TurnDetector(Node):
         self._finals.append(frame)
         event, self._final_event = self._final_event, asyncio.Event()
         event.set()
+        await self._preempt()
+
+    async def _preempt(self) -> None:
+        """While a decision is pending, send its text as a tentative turn (once per text)."""
+        job = self._pending_job
+        if not self.options.preemptive or job is None or self._pending is None or self._pending.done():
+            return
+        text = self._text(job.speech_end)
+        if not text or text == self._preempted:
+            return
+        self._preempted = text
+        await self.out.send(
+            EndOfTurn(
+                text=text,
+                speech_end=job.speech_end,
+                reason=PREEMPTIVE,
+                pts=job.speech_end,
+                created=self.now(),
+                generation=self.generation,
+            )
+        )
 
     # --------------------------------------------------------------------- audio
     def _add_audio(self, frame: AudioFrame) -> None:
@@ -249,6 +276,7 @@ class TurnDetector(Node):
         job = _Job(frame.pts, segment_start, self._turn_start, self.now() - seen, TurnDecision(frame.pts))
         self.decisions.append(job.record)
         self._pending = self.spawn(self._decide(job), "turn-decision")
+        self._pending_job, self._preempted = job, ""
 
     async def _decide(self, job: _Job) -> None:
         opts = self.options

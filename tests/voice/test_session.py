@@ -23,6 +23,7 @@ from graphflow.cli.main import main
 from graphflow.graphs.voice_agent import VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
 from graphflow.nodes.llm.local import respond
+from graphflow.nodes.turn.detector import TurnOptions
 from graphflow.render import describe
 from graphflow.runtime.clock import VirtualClock
 
@@ -151,11 +152,21 @@ def test_the_voice_graph_renders_with_its_cancellation_edges() -> None:
 
 
 def test_metrics_are_reported_per_exchange(hub: ModelHub) -> None:
-    session = run_session(FIXTURES / "cmd_go_forward_ten_meters.wav", hub)
+    path = FIXTURES / "cmd_go_forward_ten_meters.wav"
+    session = run_session(path, hub, turn=TurnOptions(preemptive=False))
     [metrics] = [e for e in session.events if isinstance(e, TurnMetrics)]
     assert metrics.llm_ttft_ms == pytest.approx(200, abs=1)  # the responder's configured time to first token
     assert metrics.voice_to_voice_ms is not None and metrics.end_of_turn_ms is not None
     assert metrics.voice_to_voice_ms >= metrics.end_of_turn_ms
+
+    # preemptive generation (the default): the model started on the final transcript, so
+    # less of its time to first token is left after the turn decision
+    early = run_session(path, hub)
+    [quicker] = [e for e in early.events if isinstance(e, TurnMetrics)]
+    assert quicker.llm_ttft_ms is not None and quicker.llm_ttft_ms < 200
+    assert quicker.voice_to_voice_ms is not None and quicker.voice_to_voice_ms < metrics.voice_to_voice_ms
+    said = [(u.role, u.text) for u in early.transcript]
+    assert said == [(u.role, u.text) for u in session.transcript]  # the same conversation, only sooner
 
 
 def test_a_recorded_two_party_conversation_gets_an_answer_per_turn(hub: ModelHub) -> None:

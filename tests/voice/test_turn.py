@@ -90,6 +90,7 @@ class Result:
     turns: list[EndOfTurn]
     arrivals: list[int]
     detector: TurnDetector
+    tentative: list[EndOfTurn]
 
 
 def detect(
@@ -115,8 +116,13 @@ def detect(
     g = Graph("turn").connect(audio.out, detector.audio).connect(texts.out, detector.transcripts)
     g.connect(detector.out, sink.inp)
     run_plan(g.compile())
-    turns = [f for f in sink.frames if isinstance(f, EndOfTurn)]
-    return Result(turns, sink.arrivals, detector)
+    decided = [
+        (f, at)
+        for f, at in zip(sink.frames, sink.arrivals, strict=True)
+        if isinstance(f, EndOfTurn) and f.reason != "preemptive"
+    ]
+    tentative = [f for f in sink.frames if isinstance(f, EndOfTurn) and f.reason == "preemptive"]
+    return Result([f for f, _ in decided], [at for _, at in decided], detector, tentative)
 
 
 M = manifest()
@@ -308,6 +314,15 @@ def test_pause_inside_a_turn_holds() -> None:
     first = r.detector.decisions[0]
     assert first.speech_end == from_seconds(2.77) and first.reason == "resumed"
     assert first.probability < 0.5
+
+
+def test_a_tentative_turn_comes_with_the_final_transcript_before_the_decision() -> None:
+    r = detect(PAUSE, PAUSE_SEGS)
+    # the first clause's final transcript came while its decision was pending (it held)
+    assert r.tentative and r.tentative[0].text == PAUSE_SEGS[0].text
+    assert all(t.speech_end <= r.turns[0].speech_end for t in r.tentative)
+    off = detect(PAUSE, PAUSE_SEGS, TurnOptions(preemptive=False))
+    assert not off.tentative and [t.text for t in off.turns] == [t.text for t in r.turns]
 
 
 def test_pause_holds_with_whisper_punctuation() -> None:
