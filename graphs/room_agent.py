@@ -65,6 +65,14 @@ def build_room_session(
     return build_session(options, hub=hub or MODELS, overrides=overrides, io=room_io(room, participant))
 
 
+async def prewarm() -> None:
+    """Load the models once per worker process, before it takes jobs (so no first words are lost)."""
+    pipeline = build_pipeline(io=room_io(rtc.Room()), hub=MODELS)
+    for node in pipeline.graph.nodes():
+        if node.name in ("vad", "stt", "turn", "tts"):
+            await node.setup()
+
+
 async def entrypoint(ctx: JobContext) -> None:
     """Join the room, wait for someone, talk with them for as long as the job lasts."""
     await ctx.connect()

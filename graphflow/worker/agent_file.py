@@ -1,4 +1,4 @@
-"""Loading an agent program: a Python file that defines ``entrypoint(ctx)`` and maybe ``worker_options``."""
+"""Loading an agent program: a file with ``entrypoint(ctx)``, maybe ``worker_options`` and ``prewarm()``."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import msgspec
 
 from graphflow.errors import ConfigError
 from graphflow.loading import load_attribute
-from graphflow.worker.job import Entrypoint
+from graphflow.worker.job import Entrypoint, Prewarm
 from graphflow.worker.settings import WorkerOptions
 
 
 class AgentProgram(msgspec.Struct, frozen=True):
-    """What an agent file defines: its entrypoint and its worker options."""
+    """What an agent file defines: its entrypoint, its worker options and maybe a ``prewarm``."""
 
     path: str
     entrypoint: Entrypoint
     options: WorkerOptions
+    prewarm: Prewarm | None = None
 
 
 def load_agent(path: str) -> AgentProgram:
@@ -34,4 +35,10 @@ def load_agent(path: str) -> AgentProgram:
         options = WorkerOptions()
     if not isinstance(options, WorkerOptions):
         raise ConfigError(f"{path}: worker_options must be a WorkerOptions, got {type(options).__name__}")
-    return AgentProgram(path=path, entrypoint=entrypoint, options=options)
+    try:
+        prewarm = load_attribute(f"{path}:prewarm")
+    except ConfigError:
+        prewarm = None
+    if prewarm is not None and not inspect.iscoroutinefunction(prewarm):
+        raise ConfigError(f"{path}: prewarm must be an async function taking no arguments")
+    return AgentProgram(path=path, entrypoint=entrypoint, options=options, prewarm=prewarm)

@@ -29,6 +29,8 @@ log = logging.getLogger("graphflow.worker")
 
 Entrypoint = Callable[["JobContext"], Awaitable[None]]
 """What a worker runs for each job."""
+Prewarm = Callable[[], Awaitable[None]]
+"""Run once per worker process before it registers (load models, open pools)."""
 ShutdownCallback = Callable[[str], Awaitable[None]]
 """Called with the reason when the job ends."""
 

@@ -58,7 +58,7 @@ async def serve(worker: Worker) -> None:
 def run_agent(path: str, access: ServerAccess, options: WorkerOptions | None = None) -> None:
     """Load the agent at ``path`` and serve it in this process."""
     program = load_agent(path)
-    worker = Worker(program.entrypoint, options or program.options, access=access)
+    worker = Worker(program.entrypoint, options or program.options, access=access, prewarm=program.prewarm)
     asyncio.run(serve(worker))
 
 

@@ -20,7 +20,7 @@ from livekit.protocol import models
 
 from graphflow import __version__
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
-from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, run_job
+from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, Prewarm, run_job
 from graphflow.worker.load import LoadMeter
 from graphflow.worker.metrics import WorkerMetrics
 from graphflow.worker.protocol import AgentSocket, WorkerAuthError, WorkerConnectionError, worker_token
@@ -41,8 +41,11 @@ class Worker:
         options: WorkerOptions | None = None,
         *,
         access: ServerAccess | None = None,
+        prewarm: Prewarm | None = None,
     ) -> None:
         self.entrypoint = entrypoint
+        self.prewarm = prewarm
+        """Run once before registering (``prewarm()`` of an agent file)."""
         self.options = options or WorkerOptions()
         if self.options.job_type not in JOB_TYPES:
             from graphflow.errors import ConfigError
@@ -92,6 +95,8 @@ class Worker:
                 )
                 await self.health.start()
             try:
+                if self.prewarm is not None:  # before registering: no job waits for it
+                    await self.prewarm()
                 await self._connection_loop()
             finally:
                 probe.cancel()

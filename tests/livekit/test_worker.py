@@ -324,3 +324,16 @@ async def test_a_full_worker_gets_no_jobs(livekit_server: LiveKitServer) -> None
         finally:
             await lk.aclose()
         assert not busy.started
+
+
+async def test_prewarm_runs_before_the_worker_registers(livekit_server: LiveKitServer) -> None:
+    order: list[str] = []
+
+    async def prewarm() -> None:
+        await asyncio.sleep(0.2)
+        order.append("prewarmed")
+
+    worker = Worker(Jobs(), WorkerOptions(agent_name="warm"), access=access(livekit_server), prewarm=prewarm)
+    async with running(worker):
+        order.append("registered")
+    assert order == ["prewarmed", "registered"]
