@@ -31,6 +31,7 @@ from graphflow.agent.events import (
     UserTranscript,
 )
 from graphflow.agent.exchange import Exchange, reply_metrics, turn_metrics
+from graphflow.agent.handoff import hand_over
 from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.agent.states import ConversationState
 from graphflow.agent.tool_context import RunContext
@@ -128,28 +129,7 @@ class AgentSession:
 
     async def update_agent(self, agent: Agent) -> None:
         """Switch to ``agent`` (instructions, tools, hooks) without touching the audio path."""
-        own = [n for n in (agent.stt, agent.llm, agent.tts) if n is not None and n is not self.llm]
-        if own and True:
-            raise ConfigError(
-                f"{agent.name} brings its own stages ({', '.join(type(n).__name__ for n in own)}), "
-                "which only apply when a session starts with it",
-                hint="start the session with this agent, or give it no stages of its own",
-            )
-        old = self.agent
-        await old.on_exit()
-        self._switch(agent)
-        try:
-            await agent.on_enter()
-        except BaseException:  # failed or interrupted: the old agent carries on
-            self._switch(old)
-            raise
-
-    def _switch(self, agent: Agent) -> None:
-        self.agent = agent
-        agent.session = self
-        if self.llm is not None:
-            self.llm.agent = agent
-        self.chat.messages[:] = self.chat.with_instructions(agent.instructions).messages
+        await hand_over(self, agent)
 
     async def generate_reply(self, instructions: str = "") -> None:
         """Reply now, following one-off ``instructions``.

@@ -20,6 +20,7 @@ from graphflow.agent.agent import Agent
 from graphflow.agent.chat import ChatContext
 from graphflow.agent.control import GENERATE
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
+from graphflow.agent.handoff import hand_over
 from graphflow.agent.testing import RunResult, TurnEvent, from_session_event
 from graphflow.agent.tool_context import RunContext
 from graphflow.errors import ConfigError, GraphflowError
@@ -158,27 +159,7 @@ class TextSession:
 
     async def update_agent(self, agent: Agent) -> None:
         """Hand the conversation to ``agent``: its instructions and tools from the next step on."""
-        own = [n for n in (agent.stt, agent.llm, agent.tts) if n is not None and n is not self.llm]
-        if own and True:
-            raise ConfigError(
-                f"{agent.name} brings its own stages ({', '.join(type(n).__name__ for n in own)}), "
-                "which only apply when a session starts with it",
-                hint="start the session with this agent, or give it no stages of its own",
-            )
-        old = self.agent
-        await old.on_exit()
-        self._switch(agent)
-        try:
-            await agent.on_enter()
-        except BaseException:  # failed or interrupted: the old agent carries on
-            self._switch(old)
-            raise
-
-    def _switch(self, agent: Agent) -> None:
-        self.agent = agent
-        agent.session = self
-        self.llm.agent = agent
-        self.chat.messages[:] = self.chat.with_instructions(agent.instructions).messages
+        await hand_over(self, agent)
 
     def replace_tool(self, name: str, stand_in: Callable[..., Any]) -> None:
         """Run ``stand_in`` instead of the current agent's tool ``name`` (same name and schema)."""

@@ -267,69 +267,46 @@ class LLMNode(Node):
         except asyncio.CancelledError:
             # interrupted while the tools ran: the history must still answer every call
             for call in calls:
-                self.chat.add_tool_output(call.id, call.name, INTERRUPTED, is_error=True, at=self.now())
-                self._tell(
-                    FunctionOutput(
-                        at=self.now(),
-                        reply_id=reply_id,
-                        call_id=call.id,
-                        name=call.name,
-                        output=INTERRUPTED,
-                        is_error=True,
-                    )
-                )
+                self._output(reply_id, call.id, call.name, INTERRUPTED, is_error=True)
             raise
-        go_on = True
         for result in results:
-            self.chat.add_tool_output(
-                result.call_id, result.name, result.output, is_error=result.is_error, at=self.now()
-            )
-            self._tell(
-                FunctionOutput(
-                    at=self.now(),
-                    reply_id=reply_id,
-                    call_id=result.call_id,
-                    name=result.name,
-                    output=result.output,
-                    is_error=result.is_error,
-                )
-            )
-            if result.stop:
-                go_on = False
+            self._output(reply_id, result.call_id, result.name, result.output, is_error=result.is_error)
+        go_on = not any(result.stop for result in results)
         for result in results:
             if result.handoff is not None:
                 await self._hand_over(result.handoff)
         return go_on
 
-    async def _hand_over(self, target: object) -> None:
-        try:
-            await self._switch_agent(target)
-        except asyncio.CancelledError:
-            before = self.agent.name if self.agent is not None else ""
-            name = getattr(target, "name", type(target).__name__)
-            self.chat.add_handoff(before, name, done=False, at=self.now())
-            self._tell(AgentHandoff(at=self.now(), from_agent=before, to_agent=name, done=False))
-            raise
+    def _output(self, reply_id: str, call_id: str, name: str, output: str, *, is_error: bool) -> None:
+        """Record a call's output in the history and tell the listeners."""
+        now = self.now()
+        self.chat.add_tool_output(call_id, name, output, is_error=is_error, at=now)
+        self._tell(
+            FunctionOutput(
+                at=now, reply_id=reply_id, call_id=call_id, name=name, output=output, is_error=is_error
+            )
+        )
 
-    async def _switch_agent(self, target: object) -> None:
+    async def _hand_over(self, target: object) -> None:
+        """Switch to the agent a tool returned; the history records whether the handoff was done."""
         from graphflow.agent.agent import Agent
 
         if not isinstance(target, Agent):
             return
         before = self.agent.name if self.agent is not None else ""
+        done = False
         try:
             if self.on_handoff is not None:
                 await self.on_handoff(target)
-            else:
+            else:  # no session around this node: switch here
                 self.agent = target
                 self.chat.messages[:] = self.chat.with_instructions(target.instructions).messages
+            done = True
         except Exception as exc:
-            self.chat.add_handoff(before, target.name, done=False, at=self.now())
-            self._tell(AgentHandoff(at=self.now(), from_agent=before, to_agent=target.name, done=False))
             self.report(ProviderError(f"handoff to {target.name} failed: {type(exc).__name__}: {exc}"))
-            return
-        self.chat.add_handoff(before, target.name, at=self.now())
-        self._tell(AgentHandoff(at=self.now(), from_agent=before, to_agent=target.name))
+        finally:  # an interrupted handoff (barge-in) is recorded as not done too
+            self.chat.add_handoff(before, target.name, done=done, at=self.now())
+            self._tell(AgentHandoff(at=self.now(), from_agent=before, to_agent=target.name, done=done))
 
     async def _turn_completed(self, text: str) -> str:
         agent = self.agent
