@@ -50,6 +50,26 @@ def read_wav(name: str) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").copy()
 
 
+def write_wav(path: Path, pcm: np.ndarray) -> Path:
+    """Write int16 mono 16 kHz ``pcm`` to ``path``."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(pcm.astype("<i2").tobytes())
+    return path
+
+
+def said_twice(name: str, path: Path, gap_s: float = 2.0) -> Path:
+    """Fixture ``name``, then ``gap_s`` of silence, then ``name`` again (the second barges in)."""
+    speech = read_wav(name)
+    again = len(speech) + int(gap_s * 16000)
+    pcm = np.zeros(again + len(speech), np.int16)
+    pcm[: len(speech)] = speech
+    pcm[again:] = speech
+    return write_wav(path, pcm)
+
+
 def model_cache() -> ModelCache:
     """The model cache, or a failure (in CI) / skip (locally) saying how to fill it."""
     cache = ModelCache()

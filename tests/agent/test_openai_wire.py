@@ -24,6 +24,7 @@ from graphflow.agent.tools import ToolSet, function_tool
 from graphflow.errors import ProviderError
 from graphflow.frames import ToolCall
 from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions, ReplyStream
+from tests.agent.completions_server import completions_server
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -72,18 +73,9 @@ async def server() -> AsyncIterator[Recorder]:
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    recorder.url = f"http://{host}:{port}/v1"
-    try:
+    async with completions_server(completions) as url:
+        recorder.url = url
         yield recorder
-    finally:
-        await runner.cleanup()
 
 
 def _call(call_id: str, name: str, arguments: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +15,13 @@ from graphflow.models import ModelHub
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
 
-from ..fixtures import model_cache
+from ..fixtures import model_cache, write_wav
 
 LONG = "This sentence is long on purpose, so that there is time to stop it well before it ends."
 
 
 def silent_session(tmp_path: Path) -> AgentSession:
-    path = tmp_path / "silence.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(np.zeros(16000 * 30, "<i2").tobytes())
+    path = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 30, np.int16))
     llm = LocalResponder(LocalResponderOptions(ttft_ms=100, tokens_per_second=0), name="llm")
     overrides = StageOverrides(stt=StandInSTT([], name="stt"), llm=llm, tts=StandInTTS(name="tts"))
     return build_session(VoiceAgentOptions(input=str(path)), hub=ModelHub(model_cache()), overrides=overrides)

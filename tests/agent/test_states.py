@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import wave
 from pathlib import Path
-
-import numpy as np
 
 from graphflow.agent.agent import Agent, ToolRule
 from graphflow.agent.events import (
@@ -29,7 +26,7 @@ from graphflow.models import ModelHub
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
 
-from ..fixtures import model_cache, read_wav
+from ..fixtures import model_cache, said_twice
 
 
 async def test_states_follow_the_conversation_and_the_user_goes_away() -> None:
@@ -71,17 +68,7 @@ class Mover(Agent):
 
 
 def barge_in_session(tmp_path: Path, agent: Agent | None) -> AgentSession:
-    speech = read_wav("cmd_go_forward_ten_meters.wav")
-    again = len(speech) + 2 * 16000
-    pcm = np.zeros(again + len(speech), np.int16)
-    pcm[: len(speech)] = speech
-    pcm[again:] = speech
-    path = tmp_path / "barge_in.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(pcm.astype("<i2").tobytes())
+    path = said_twice("cmd_go_forward_ten_meters.wav", tmp_path / "barge_in.wav")
     llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
     script = ["go forward ten meters"] * 2
     overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))

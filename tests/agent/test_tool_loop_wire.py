@@ -11,6 +11,7 @@ from graphflow.agent.agent import Agent
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
 from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from tests.agent.completions_server import completions_server
 
 
 def sse(*chunks: dict[str, Any]) -> bytes:
@@ -70,23 +71,14 @@ async def test_a_streamed_call_is_run_and_its_output_goes_back_to_the_model() ->
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        llm = OpenAIChat(OpenAIChatOptions(base_url=f"http://127.0.0.1:{port}/v1", model="test"), name="llm")
+    async with completions_server(completions) as url:
+        llm = OpenAIChat(OpenAIChatOptions(base_url=url, model="test"), name="llm")
         async with TextSession(Calculator("You add numbers."), llm=llm) as session:
             result = await session.run("what is two plus three?")
-        result.expect.next_event().is_function_call(name="add", arguments={"a": 2, "b": 3})
-        result.expect.next_event().is_function_call_output(contains="5")
-        result.expect.next_event().is_message(contains="The sum is 5.")
-        result.expect.no_more_events()
-    finally:
-        await runner.cleanup()
+    result.expect.next_event().is_function_call(name="add", arguments={"a": 2, "b": 3})
+    result.expect.next_event().is_function_call_output(contains="5")
+    result.expect.next_event().is_message(contains="The sum is 5.")
+    result.expect.no_more_events()
     first, second = requests
     assert first["tools"][0]["function"]["name"] == "add" and first["tool_choice"] == "auto"
     call_message = second["messages"][-2]

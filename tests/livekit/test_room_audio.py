@@ -30,26 +30,12 @@ from graphflow.runtime.cancellation import CancelReport
 from graphflow.runtime.runner import GraphRunner
 from graphflow.timebase import MS, SECOND
 from tests.fixtures import FIXTURES
-from tests.livekit.peer import Peer, token
+from tests.livekit.peer import WAIT, Peer, token, until
 
 pytestmark = pytest.mark.livekit
 
-WAIT = 30.0  # upper bound of any single wait; the tests never depend on how fast things are
 SPEECH = FIXTURES / "read_ls_251-137823-0003.wav"  # 4.4 s: "Another engineer rushed toward the door ..."
 SHORT = FIXTURES / "cmd_go_forward_ten_meters.wav"  # 2.8 s
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Poll ``check`` until it holds, failing with ``what`` after ``timeout`` seconds."""
-
-    async def poll() -> None:
-        while not check():
-            await asyncio.sleep(0.02)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 async def agent_room(server: LiveKitServer, room: str) -> rtc.Room:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
 import msgspec
 import numpy as np
@@ -27,24 +26,9 @@ from graphflow.livekit.server import LiveKitServer, free_port
 from graphflow.nodes.memory import FrameSink, FrameSource
 from graphflow.nodes.room.data import RoomDataSink, RoomDataSource, RoomDataSourceOptions
 from graphflow.runtime.events import NodeIssue, RunEvent, RunStarted
-from tests.livekit.peer import Peer, token
+from tests.livekit.peer import WAIT, Peer, token, until
 
 pytestmark = pytest.mark.livekit
-
-WAIT = 20.0  # upper bound of any single wait; the tests never depend on how fast things are
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Poll ``check`` until it holds, failing with ``what`` after ``timeout`` seconds."""
-
-    async def poll() -> None:
-        while not check():
-            await asyncio.sleep(0.02)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 async def agent_room(

@@ -16,7 +16,7 @@ from graphflow.worker.job import JobContext
 from graphflow.worker.protocol import AgentSocket, WorkerAuthError
 from graphflow.worker.settings import LoadOptions, ServerAccess, WorkerOptions
 from graphflow.worker.worker import Worker
-from tests.livekit.peer import Peer
+from tests.livekit.peer import Peer, until
 
 pytestmark = pytest.mark.livekit
 
@@ -67,13 +67,6 @@ async def running(worker: Worker) -> AsyncIterator[Worker]:
         await asyncio.wait_for(task, 20)
 
 
-async def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll ``check`` until it holds."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.02)
-
-
 async def test_automatic_dispatch_runs_a_job_per_room(livekit_server: LiveKitServer) -> None:
     jobs = Jobs()
     async with running(Worker(jobs, WorkerOptions(), access=access(livekit_server))) as worker:
@@ -82,14 +75,14 @@ async def test_automatic_dispatch_runs_a_job_per_room(livekit_server: LiveKitSer
         joined = time.monotonic()
         try:
             ctx = await jobs.wait_for(room)
-            await wait_until(lambda: any(p.startswith("agent-") for p in peer.room.remote_participants))
+            await until(lambda: any(p.startswith("agent-") for p in peer.room.remote_participants))
             dispatch_ms = (time.monotonic() - joined) * 1000
             assert ctx.room.name == room
             assert ctx.job_id in worker.jobs
             assert dispatch_ms > 0
         finally:
             await peer.leave()
-        await wait_until(lambda: not worker.jobs, timeout=30)
+        await until(lambda: not worker.jobs, timeout=30)
         assert [o.status for o in worker.outcomes] == ["success"]
 
 
@@ -155,7 +148,7 @@ async def test_a_failing_job_fails_alone(livekit_server: LiveKitServer) -> None:
                 )
             ok = await jobs.wait_for(good)
             await jobs.wait_for(bad)
-            await wait_until(lambda: any(o.status == "failed" for o in worker.outcomes))
+            await until(lambda: any(o.status == "failed" for o in worker.outcomes))
             failed = [o for o in worker.outcomes if o.status == "failed"]
             assert len(failed) == 1 and "the agent broke" in failed[0].error
             assert ok.job_id in worker.jobs and not ok.ended  # the other job runs on
@@ -178,7 +171,7 @@ async def test_two_workers_share_jobs_by_load(livekit_server: LiveKitServer) -> 
                 await lk.agent_dispatch.create_dispatch(
                     api.CreateAgentDispatchRequest(agent_name="pair", room=room)
                 )
-                await wait_until(lambda: room in first.started or room in second.started)  # noqa: B023
+                await until(lambda: room in first.started or room in second.started)  # noqa: B023
         finally:
             await lk.aclose()
         assert len(first.started) == 2 and len(second.started) == 2
@@ -191,7 +184,7 @@ async def test_worker_reconnects_after_the_server_restarts(fresh_server: LiveKit
     async with running(worker):
         first_id = worker.worker_id
         fresh_server.stop()
-        await wait_until(lambda: not worker.connected)
+        await until(lambda: not worker.connected)
         fresh_server.start()
         await asyncio.wait_for(worker.registered.wait(), 30)
         assert worker.connected and worker.worker_id != first_id
@@ -226,7 +219,7 @@ async def test_drain_takes_no_new_jobs_and_waits_for_running_ones(livekit_server
         )
         await jobs.wait_for(room)
         drain = asyncio.ensure_future(worker.drain(timeout_s=20))
-        await wait_until(lambda: worker.info().status == "draining")
+        await until(lambda: worker.info().status == "draining")
         late = room_name("late")
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name="drainer", room=late)
@@ -293,7 +286,7 @@ async def test_a_session_that_crashes_fails_its_job_only(livekit_server: LiveKit
                     api.CreateAgentDispatchRequest(agent_name="sessions", room=room)
                 )
             await jobs.wait_for(healthy)
-            await wait_until(lambda: any(o.status == "failed" for o in worker.outcomes))
+            await until(lambda: any(o.status == "failed" for o in worker.outcomes))
         finally:
             await lk.aclose()
         failed = [o for o in worker.outcomes if o.status == "failed"]

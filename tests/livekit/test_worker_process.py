@@ -53,14 +53,7 @@ async def test_start_serves_health_and_drains_on_sigterm(
     livekit_server: LiveKitServer, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = dict(
-        os.environ,
-        LIVEKIT_URL=livekit_server.url,
-        LIVEKIT_API_KEY=livekit_server.options.api_key,
-        LIVEKIT_API_SECRET=livekit_server.options.api_secret,
-        BRIEF_AGENT_NAME="sigterm",
-        BRIEF_AGENT_SECONDS="3",
-    )
+    env = agent_env(livekit_server, "sigterm", "3")
     log = (tmp_path / "worker.log").open("wb")
     command = [sys.executable, "-m", "graphflow.cli.main", "start", str(AGENT), "--health-port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -104,14 +97,7 @@ async def test_start_with_two_processes_registers_both_and_stops_both(
     livekit_server: LiveKitServer, tmp_path: Path
 ) -> None:
     first = two_free_ports()  # the processes take consecutive health ports
-    env = dict(
-        os.environ,
-        LIVEKIT_URL=livekit_server.url,
-        LIVEKIT_API_KEY=livekit_server.options.api_key,
-        LIVEKIT_API_SECRET=livekit_server.options.api_secret,
-        BRIEF_AGENT_NAME="pool",
-        BRIEF_AGENT_SECONDS="1",
-    )
+    env = agent_env(livekit_server, "pool", "1")
     log = (tmp_path / "pool.log").open("wb")
     command = [sys.executable, "-m", "graphflow.cli.main", "start", str(AGENT), "--processes", "2"]
     process = subprocess.Popen(

@@ -27,7 +27,7 @@ from graphflow.nodes.turn.detector import TurnOptions
 from graphflow.render import describe
 from graphflow.runtime.clock import VirtualClock
 
-from ..fixtures import FIXTURES, ROOT, model_cache, read_wav
+from ..fixtures import FIXTURES, ROOT, model_cache, read_wav, write_wav
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +42,6 @@ def run_session(path: Path, hub: ModelHub, **changes: object) -> AgentSession:
     clock = VirtualClock()
     clock.run(session.run(clock))
     return session
-
-
-def write_wav(path: Path, pcm: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(pcm.astype("<i2").tobytes())
-    return path
 
 
 def test_a_conversation_gets_an_answer_per_user_turn(hub: ModelHub, tmp_path: Path) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import wave
 from pathlib import Path
 
 import aiohttp
 import msgspec
-import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,7 +25,7 @@ from graphflow.runtime.clock import VirtualClock
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
 from graphflow.worker.metrics import STAGES, WorkerMetrics
 
-from ..fixtures import model_cache, read_wav
+from ..fixtures import model_cache, said_twice
 
 UTTERANCE = "cmd_go_forward_ten_meters.wav"
 
@@ -160,17 +158,7 @@ def test_metrics_refuse_unknown_states_and_registries_are_separate() -> None:
 
 def session_with_barge_in(tmp_path: Path, hub: ModelHub) -> AgentSession:
     """The utterance, then the same utterance again while the agent answers (stand-in stages)."""
-    speech = read_wav(UTTERANCE)
-    again = len(speech) + 2 * 16000
-    pcm = np.zeros(again + len(speech), np.int16)
-    pcm[: len(speech)] = speech
-    pcm[again:] = speech
-    path = tmp_path / "barge_in.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(pcm.astype("<i2").tobytes())
+    path = said_twice(UTTERANCE, tmp_path / "barge_in.wav")
     script = ["go forward ten meters"] * 2
     llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
     overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
