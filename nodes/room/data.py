@@ -20,6 +20,7 @@ from livekit import rtc
 from graphflow.errors import ConfigError, FrameError, ProviderError
 from graphflow.frames import DataPacket
 from graphflow.node import Node
+from graphflow.nodes.room.sending import InOrder
 from graphflow.ports import Input, Output
 
 MAX_RELIABLE_BYTES = 15 * 1024
@@ -183,14 +184,19 @@ class RoomDataSink(Node):
         if self.options.max_pending < 1:
             raise ConfigError(f"max_pending must be at least 1, got {self.options.max_pending}")
         self.room = room
-        self.sent = 0
-        """Packets published."""
         self.refused = 0
         """Packets not sent: over the size limit, or the backlog was full."""
-        self.failed = 0
+        self.out: InOrder[DataPacket] = InOrder(self, self._publish, _publish_failed, "publish")
+
+    @property
+    def sent(self) -> int:
+        """Packets published."""
+        return self.out.sent
+
+    @property
+    def failed(self) -> int:
         """Packets the room failed to publish."""
-        self._pending: deque[DataPacket] = deque()
-        self._sender: asyncio.Task[None] | None = None
+        return self.out.failed
 
     def on_frame(self, frame: DataPacket) -> None:
         """Check the packet's size and queue it for publishing."""
@@ -200,41 +206,30 @@ class RoomDataSink(Node):
             self.refused += 1
             self.report(exc)
             return
-        if len(self._pending) >= self.options.max_pending:
+        if self.out.backlog >= self.options.max_pending:
             self.refused += 1
             self.report(
                 FrameError(
-                    f"data packet (topic {frame.topic!r}) not sent: {len(self._pending)} packets "
+                    f"data packet (topic {frame.topic!r}) not sent: {self.out.backlog} packets "
                     "are still waiting to be published",
                     code="frame.data_backlog_full",
                     hint="send less often, or raise RoomDataSinkOptions.max_pending",
                 )
             )
             return
-        self._pending.append(frame)
-        if self._sender is None or self._sender.done():
-            self._sender = self.spawn(self._publish_pending(), name="publish")
+        self.out.push(frame)
 
-    async def _publish_pending(self) -> None:
-        """Publish queued packets one after the other (one sender at a time keeps them in order)."""
-        while self._pending:
-            frame = self._pending[0]
-            try:
-                await self.room.local_participant.publish_data(
-                    frame.payload,
-                    reliable=frame.reliable,
-                    topic=frame.topic,
-                    destination_identities=list(frame.destinations),
-                )
-            except Exception as exc:
-                self.failed += 1
-                error = DataPublishError(
-                    f"publishing a {frame.size}-byte data packet (topic {frame.topic!r}) failed: {exc}",
-                    hint="check that the room is still connected",
-                )
-                error.__cause__ = exc
-                self.report(error)
-            else:
-                self.sent += 1
-            finally:
-                self._pending.popleft()
+    async def _publish(self, frame: DataPacket) -> None:
+        await self.room.local_participant.publish_data(
+            frame.payload,
+            reliable=frame.reliable,
+            topic=frame.topic,
+            destination_identities=list(frame.destinations),
+        )
+
+
+def _publish_failed(frame: DataPacket, exc: Exception) -> DataPublishError:
+    return DataPublishError(
+        f"publishing a {frame.size}-byte data packet (topic {frame.topic!r}) failed: {exc}",
+        hint="check that the room is still connected",
+    )

@@ -12,9 +12,7 @@ to the user's microphone track (and, by default, sent as the user).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections import deque
 from typing import Protocol
 
 import msgspec
@@ -23,6 +21,7 @@ from livekit import rtc
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import Transcript
 from graphflow.node import Node
+from graphflow.nodes.room.sending import InOrder
 from graphflow.ports import Input
 
 TOPIC_TRANSCRIPTION = "lk.transcription"
@@ -79,54 +78,33 @@ class TranscriptionPublisher:
         if max_pending < 1:
             raise ConfigError(f"max_pending must be at least 1, got {max_pending}")
         self.room = room
-        self.node = node
         self.max_pending = max_pending
-        self.sent = 0
-        """Updates published."""
         self.dropped = 0
         """Interim updates dropped because too many were waiting."""
-        self.failed = 0
+        self.out: InOrder[TranscriptionUpdate] = InOrder(node, self._send, _send_failed, "transcription")
+
+    @property
+    def sent(self) -> int:
+        """Updates published."""
+        return self.out.sent
+
+    @property
+    def failed(self) -> int:
         """Updates the room failed to publish."""
-        self._pending: deque[TranscriptionUpdate] = deque()
-        self._sender: asyncio.Task[None] | None = None
+        return self.out.failed
 
     def publish(self, update: TranscriptionUpdate) -> None:
         """Queue ``update`` for publishing (never blocks)."""
-        if len(self._pending) >= self.max_pending:
-            victim = next((u for u in self._pending if not u.final), self._pending[0])
-            self._pending.remove(victim)
+        pending = self.out.pending
+        if self.out.backlog >= self.max_pending and pending:
+            victim = next((u for u in pending if not u.final), pending[0])
+            pending.remove(victim)
             self.dropped += 1
-        self._pending.append(update)
-        if self._sender is None or self._sender.done():
-            try:
-                self._sender = self.node.spawn(self._send_pending(), name="transcription")
-            except ConfigError:
-                self._sender = None  # not running: flush() sends it
+        self.out.push(update)
 
     async def flush(self, timeout_s: float = 5.0) -> None:
         """Send whatever is still waiting (after the run), giving up after ``timeout_s``."""
-        if self._pending and (self._sender is None or self._sender.done()):
-            try:
-                await asyncio.wait_for(self._send_pending(), timeout_s)
-            except TimeoutError:
-                self.failed += len(self._pending)
-                self._pending.clear()
-
-    async def _send_pending(self) -> None:
-        while self._pending:
-            update = self._pending.popleft()
-            try:
-                await self._send(update)
-            except Exception as exc:
-                self.failed += 1
-                error = TranscriptionPublishError(
-                    f"publishing a transcription (segment {update.segment_id}) failed: {exc}",
-                    hint="check that the room is still connected",
-                )
-                error.__cause__ = exc
-                self.node.report(error)
-            else:
-                self.sent += 1
+        await self.out.flush(timeout_s)
 
     async def _send(self, update: TranscriptionUpdate) -> None:
         if not self.room.isconnected():
@@ -139,6 +117,13 @@ class TranscriptionPublisher:
         if update.text:
             await writer.write(update.text)
         await writer.aclose()
+
+
+def _send_failed(update: TranscriptionUpdate, exc: Exception) -> TranscriptionPublishError:
+    return TranscriptionPublishError(
+        f"publishing a transcription (segment {update.segment_id}) failed: {exc}",
+        hint="check that the room is still connected",
+    )
 
 
 class TranscribedTrack(Protocol):
