@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -72,14 +71,11 @@ async def test_automatic_dispatch_runs_a_job_per_room(livekit_server: LiveKitSer
     async with running(Worker(jobs, WorkerOptions(), access=access(livekit_server))) as worker:
         room = room_name("auto")
         peer = await Peer(livekit_server, "user", room).join()
-        joined = time.monotonic()
         try:
             ctx = await jobs.wait_for(room)
             await until(lambda: any(p.startswith("agent-") for p in peer.room.remote_participants))
-            dispatch_ms = (time.monotonic() - joined) * 1000
             assert ctx.room.name == room
             assert ctx.job_id in worker.jobs
-            assert dispatch_ms > 0
         finally:
             await peer.leave()
         await until(lambda: not worker.jobs, timeout=30)
