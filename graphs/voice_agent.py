@@ -23,6 +23,7 @@ from graphflow.agent.chat import ChatContext
 from graphflow.agent.control import SessionControl
 from graphflow.agent.playout import Playout, Timeline
 from graphflow.agent.session import AgentSession
+from graphflow.agent.stages import AgentStages, StageSet
 from graphflow.agent.tap import SessionTap
 from graphflow.errors import ConfigError
 from graphflow.frames import Frame
@@ -100,6 +101,7 @@ class VoicePipeline:
     gate: InterruptionGate
     llm: Node
     control: SessionControl
+    stages: AgentStages
 
 
 def _stt(kind: str, hub: ModelHub) -> Node:
@@ -116,6 +118,14 @@ def _stt(kind: str, hub: ModelHub) -> Node:
 
         return OpenAISTT(name="stt", hub=hub)
     raise ConfigError(f"unknown stt provider {kind!r}", hint=f"one of {', '.join(STT_PROVIDERS)}")
+
+
+def _llm(o: VoiceAgentOptions, chat: ChatContext) -> Node:
+    if o.llm == "local":
+        return LocalResponder(o.responder, name="llm", chat=chat)
+    if o.llm == "openai":
+        return OpenAIChat(o.openai_llm, name="llm", chat=chat)
+    raise ConfigError(f"unknown llm provider {o.llm!r}", hint=f"one of {', '.join(LLM_PROVIDERS)}")
 
 
 def _tts(kind: str, hub: ModelHub) -> Node:
@@ -158,17 +168,15 @@ def build_pipeline(
     source, sink = ends.source, ends.sink
     resampler = Resampler(ResamplerOptions(rate=16000, channels=1), name="resampler")
     vad = SileroVAD(o.vad, name="vad", hub=hub)
+    # the agent's own stages go in the graph; the configured ones stay the session's defaults
+    defaults = StageSet(
+        stt=_stt(o.stt, hub) if agent.stt is not None and swap.stt is None else None,
+        llm=_llm(o, chat) if agent.llm is not None and swap.llm is None else None,
+        tts=_tts(o.tts, hub) if agent.tts is not None and swap.tts is None else None,
+    )
     stt = swap.stt or agent.stt or _stt(o.stt, hub)
     turn = TurnDetector(o.turn, name="turn", hub=hub)
-    chosen = swap.llm or agent.llm
-    if chosen is not None:
-        llm: Node = chosen
-    elif o.llm == "local":
-        llm = LocalResponder(o.responder, name="llm", chat=chat)
-    elif o.llm == "openai":
-        llm = OpenAIChat(o.openai_llm, name="llm", chat=chat)
-    else:
-        raise ConfigError(f"unknown llm provider {o.llm!r}", hint=f"one of {', '.join(LLM_PROVIDERS)}")
+    llm = swap.llm or agent.llm or _llm(o, chat)
     tts = swap.tts or agent.tts or _tts(o.tts, hub)
     gate = InterruptionGate(o.gate, name="gate", playout=playout)
     control = SessionControl(name="control")
@@ -194,7 +202,8 @@ def build_pipeline(
     for port in (vad.out, stt.outputs["out"], turn.out, llm.outputs["out"], tts.outputs["out"]):
         g.connect(port, tap.inp)
     g.cancels(gate, llm, tts, sink)
-    return VoicePipeline(g, chat, playout, agent, source, sink, gate, llm, control)
+    stages = AgentStages(StageSet(stt=stt, llm=llm, tts=tts), defaults)
+    return VoicePipeline(g, chat, playout, agent, source, sink, gate, llm, control, stages)
 
 
 def _file_io(o: VoiceAgentOptions, timeline: Timeline, playout: Playout) -> PipelineIO:
@@ -237,6 +246,6 @@ def build_session(
     session.userdata = userdata
     if isinstance(pipeline.llm, LLMNode):
         session.attach_llm(pipeline.llm)
-    session.control, session.gate = pipeline.control, pipeline.gate
+    session.control, session.gate, session.stages = pipeline.control, pipeline.gate, pipeline.stages
     holder.append(session)
     return session

@@ -85,6 +85,15 @@ class ChatContext:
         )
         return self._append(message)
 
+    def replace(self, message: ChatMessage, **changes: Any) -> ChatMessage:
+        """Put a changed copy of ``message`` (this very item) in its place, and return it."""
+        new = msgspec.structs.replace(message, **changes)
+        for index, item in enumerate(self.messages):
+            if item is message:
+                self.messages[index] = new
+                break
+        return new
+
     def _append(self, message: ChatMessage) -> ChatMessage:
         self.messages.append(message)
         return message

@@ -36,11 +36,13 @@ class SessionControl(Node):
         super().__init__(name=name)
         self.queue: asyncio.Queue[EndOfTurn] = asyncio.Queue(CONTROL_QUEUE)
 
-    async def request(self, text: str, reason: str) -> None:
-        """Send a turn into the graph (``reason``: ``say`` or ``generate``)."""
+    async def request(self, text: str, reason: str, reply_id: str = "") -> None:
+        """Send a turn into the graph (``reason``: ``say`` or ``generate``; ``reply_id``: its reply's id)."""
         if self._rt is None:
             raise ConfigError("the session is not running", hint="call this while session.run() is running")
-        turn = EndOfTurn(text=text, reason=reason, created=self.now(), generation=self.generation)
+        turn = EndOfTurn(
+            text=text, reason=reason, reply_id=reply_id, created=self.now(), generation=self.generation
+        )
         await self.queue.put(turn)
 
     async def run(self) -> None:

@@ -10,11 +10,16 @@ media time, so sinks can place the agent's audio beside the user's.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
 from graphflow.timebase import SECOND
+
+ENDED_KEPT = 64
+"""Replies remembered as over, so a late wait for one of them returns at once."""
 
 
 class PlayoutEvent(msgspec.Struct, frozen=True):
@@ -59,6 +64,9 @@ class Playout:
         self.listeners: list[Callable[[PlayoutEvent], None]] = []
         self._waiter: asyncio.Future[bool] | None = None
         self._resumed: asyncio.Event | None = None
+        self._marks: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
+        self._reached: dict[str, int] = {}
+        self._ended: deque[str] = deque(maxlen=ENDED_KEPT)
 
     # ------------------------------------------------------------ sink side
     def started(self, reply_id: str, generation: int, at: int) -> None:
@@ -71,9 +79,43 @@ class Playout:
         if reply_id == self.reply_id:
             self.speaking = False
             self.interruptible = True  # a tool's "no interruptions" lasts one reply
+        self.forget(reply_id)
         self._tell(
             PlayoutEvent("finished", reply_id, generation, at, self.timeline.media(at), heard, interrupted)
         )
+
+    def reached(self, reply_id: str, mark: int) -> None:
+        """The sink has played everything of ``reply_id`` up to playout mark ``mark``."""
+        self._reached[reply_id] = max(mark, self._reached.get(reply_id, 0))
+        waiting = self._marks.get(reply_id)
+        if not waiting:
+            return
+        for upto, waiter in waiting:
+            if upto <= mark:
+                _resolve(waiter, None)
+        waiting[:] = [(upto, w) for upto, w in waiting if upto > mark]
+
+    async def wait_mark(self, reply_id: str, mark: int) -> None:
+        """Return once ``reply_id`` was played up to ``mark``, or stopped being heard (finished, cut)."""
+        if self._reached.get(reply_id, 0) >= mark or reply_id in self._ended:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.setdefault(reply_id, []).append((mark, waiter))
+        try:
+            await waiter
+        finally:
+            waiting = self._marks.get(reply_id)
+            if waiting is not None:
+                waiting[:] = [(upto, w) for upto, w in waiting if w is not waiter]
+                if not waiting:
+                    del self._marks[reply_id]
+
+    def forget(self, reply_id: str) -> None:
+        """``reply_id`` is over (finished, or cancelled before any audio): release its waiters."""
+        self._ended.append(reply_id)
+        self._reached.pop(reply_id, None)
+        for _, waiter in self._marks.pop(reply_id, []):
+            _resolve(waiter, None)
 
     async def play_until(self, t: int) -> bool:
         """Wait until clock time ``t`` while audio plays; False if paused before then."""
@@ -119,6 +161,6 @@ class Playout:
             listener(event)
 
 
-def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+def _resolve(waiter: asyncio.Future[Any], value: object) -> None:
     if not waiter.done():
         waiter.set_result(value)

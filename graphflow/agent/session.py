@@ -22,6 +22,7 @@ from graphflow.agent.events import (
     AgentResumed,
     AgentStartedSpeaking,
     AgentStoppedSpeaking,
+    FunctionCalls,
     SessionError,
     SessionEvent,
     TurnEnded,
@@ -32,7 +33,11 @@ from graphflow.agent.events import (
 )
 from graphflow.agent.exchange import Exchange, reply_metrics, turn_metrics
 from graphflow.agent.handoff import hand_over
+from graphflow.agent.heard import HeardRecorder
 from graphflow.agent.playout import Playout, PlayoutEvent
+from graphflow.agent.speech import SpeechHandle
+from graphflow.agent.speeches import Speeches
+from graphflow.agent.stages import AgentStages
 from graphflow.agent.states import ConversationState
 from graphflow.agent.tool_context import RunContext
 from graphflow.compiler.plan import CompiledGraph
@@ -51,7 +56,7 @@ from graphflow.frames import (
 )
 from graphflow.graph import Graph
 from graphflow.runtime.clock import Clock, RealtimeClock
-from graphflow.runtime.events import NodeIssue, RunEvent, RunFinished
+from graphflow.runtime.events import CancelFired, NodeIssue, RunEvent, RunFinished
 from graphflow.runtime.runner import GraphRunner
 from graphflow.runtime.stats import LatencyStats
 from graphflow.runtime.wiring import RunOptions
@@ -108,7 +113,12 @@ class AgentSession:
         self.llm: LLMNode | None = None
         self.control: SessionControl | None = None
         self.gate: InterruptionGate | None = None
+        self.stages: AgentStages | None = None
+        """The graph's stage nodes and the providers handed-to agents bring (set by ``build_session``)."""
         playout.listeners.append(self._on_playout)
+        self.speeches = Speeches(playout, self._interrupt_speech)
+        """The handles of the replies not yet heard."""
+        self._heard = HeardRecorder(chat)
 
     # ------------------------------------------------------------------ agent
     def attach_llm(self, llm: LLMNode) -> None:
@@ -119,38 +129,87 @@ class AgentSession:
         self.agent.session = self
         llm.context_factory = self._tool_context
         llm.on_handoff = self.update_agent
-        llm.listeners.append(self._emit)
+        llm.listeners.append(self._on_llm_event)
+
+    def _on_llm_event(self, event: SessionEvent) -> None:
+        if isinstance(event, FunctionCalls):
+            self._heard.calls_made(event)
+        self._emit(event)
 
     def _tool_context(self, call: ToolCall) -> RunContext:
         def forbid() -> None:
             self.playout.interruptible = False
 
-        return RunContext(session=self, userdata=self.userdata, call=call, disallow_interruptions=forbid)
+        return RunContext(
+            session=self,
+            userdata=self.userdata,
+            call=call,
+            speech=self.current_speech,
+            wait_for_playout=self._wait_heard,
+            disallow_interruptions=forbid,
+        )
+
+    async def _wait_heard(self) -> None:
+        """Wait until what the current reply has said so far has been heard."""
+        mark = await self.llm.mark() if self.llm is not None else None
+        if mark is not None:
+            await self.playout.wait_mark(*mark)
+
+    @property
+    def current_speech(self) -> SpeechHandle | None:
+        """The reply being prepared or played now, if any."""
+        replying = self.llm.replying if self.llm is not None else None
+        if replying is not None:
+            return self.speeches.get(replying.reply_id, replying.turn.generation)
+        if self.playout.speaking:
+            return self.speeches.get(self.playout.reply_id, self.playout.generation)
+        return None
 
     async def update_agent(self, agent: Agent) -> None:
         """Switch to ``agent`` (instructions, tools, hooks) without touching the audio path."""
         await hand_over(self, agent)
 
-    async def generate_reply(self, instructions: str = "") -> None:
-        """Reply now, following one-off ``instructions``.
+    async def generate_reply(
+        self, instructions: str = "", *, allow_interruptions: bool = True
+    ) -> SpeechHandle:
+        """Reply now, following one-off ``instructions``; returns the reply's handle.
 
         While a reply is being made (from ``on_enter`` during a handoff, say), the
-        instructions join the conversation and that reply's next step follows them.
+        instructions join the conversation, that reply's next step follows them, and
+        its handle is returned.
         """
         if self.llm is not None and self.llm.busy:
             if instructions:
                 self.chat.add("system", instructions)
-            return
-        await self._control().request(instructions, GENERATE)
+            current = self.current_speech
+            if current is not None:
+                return current
+        return await self._request(instructions, GENERATE, allow_interruptions)
 
-    async def say(self, text: str) -> None:
-        """The agent says ``text`` as it is (interruptible like any reply)."""
-        await self._control().request(text, SAY)
+    async def say(self, text: str, *, allow_interruptions: bool = True) -> SpeechHandle:
+        """The agent says ``text`` as it is; returns the reply's handle (await it to wait until heard)."""
+        return await self._request(text, SAY, allow_interruptions)
+
+    async def _request(self, text: str, reason: str, allow_interruptions: bool) -> SpeechHandle:
+        control = self._control()
+        handle = self.speeches.new(control.generation, allow_interruptions=allow_interruptions)
+        await control.request(text, reason, reply_id=handle.id)
+        return handle
 
     def interrupt(self) -> None:
         """Stop what the agent is saying or preparing, as a barge-in would."""
         if self.gate is not None:
             self.gate.interrupt()
+
+    def _interrupt_speech(self, handle: SpeechHandle) -> None:
+        """``handle.interrupt()``: cut it now if it is under way, or withdraw it if it waits."""
+        current = self.current_speech
+        if handle.started or (current is not None and current.id == handle.id):
+            self.interrupt()
+            return
+        if self.llm is not None:
+            self.llm.withdrawn.add(handle.id)
+        self.speeches.cancel(handle.id)
 
     def _control(self) -> SessionControl:
         if self.control is None:
@@ -172,6 +231,9 @@ class AgentSession:
         try:
             await self.runner.run()
         finally:
+            self.speeches.close()
+            if self.stages is not None:
+                await self.stages.close()
             self.state.close()
             for stream in self._streams:
                 _offer(stream, None)
@@ -229,6 +291,8 @@ class AgentSession:
             if frame.reason != PREEMPTIVE:
                 self._end_turn(frame, now)
         elif isinstance(frame, ReplyDelta):
+            if not frame.text:
+                return  # a playout mark
             exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
             if exchange.first_token is None:
                 exchange.first_token = frame.created
@@ -253,6 +317,8 @@ class AgentSession:
             )
             self.errors.append(error)
             self._emit(error)
+        elif isinstance(event, CancelFired):
+            self.speeches.cancelled(event.new_generation)
         elif isinstance(event, RunFinished) and event.error:
             error = SessionError(at=event.at, node="", code="session.failed", message=event.error, fatal=True)
             self.errors.append(error)
@@ -308,8 +374,7 @@ class AgentSession:
                     interrupted=event.interrupted,
                 )
             )
-            if event.heard:
-                self.chat.add("assistant", event.heard, interrupted=event.interrupted, at=event.at)
+            self._heard.heard(event.reply_id, event.heard, interrupted=event.interrupted, at=event.at)
             self._emit(
                 AgentStoppedSpeaking(
                     at=event.at,

@@ -125,6 +125,15 @@ class Expectations:
         self._fail(f"expected a message from {role} containing {contains!r}")
         raise AssertionError  # unreachable
 
+    def contains_agent_handoff(self, *, new_agent: type | str | None = None, done: bool = True) -> TurnEvent:
+        """Some event (anywhere) is a handoff to ``new_agent`` (its class or name), done or not."""
+        wanted = new_agent.__name__ if isinstance(new_agent, type) else new_agent
+        for event in self.events:
+            if event.type == "handoff" and (not wanted or event.to_agent == wanted) and event.done == done:
+                return event
+        self._fail(f"expected a handoff to {wanted or 'an agent'} (done={done})")
+        raise AssertionError  # unreachable
+
     def _fail(self, message: str) -> None:
         listing = "\n".join(
             f"  {'>' if i == self.position - 1 else ' '} {i}: {e}" for i, e in enumerate(self.events)

@@ -21,6 +21,7 @@ from graphflow.agent.chat import ChatContext
 from graphflow.agent.control import GENERATE
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
 from graphflow.agent.handoff import hand_over
+from graphflow.agent.stages import AgentStages, StageSet
 from graphflow.agent.testing import RunResult, TurnEvent, from_session_event
 from graphflow.agent.tool_context import RunContext
 from graphflow.errors import ConfigError, GraphflowError
@@ -86,7 +87,11 @@ class TextSession:
             from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 
             llm = LocalResponder(LocalResponderOptions(ttft_ms=0, tokens_per_second=0), name="llm")
-        self.llm = llm
+        own = agent.llm if isinstance(agent.llm, LLMNode) else None
+        self.llm = own or llm
+        self.stages = AgentStages(StageSet(llm=self.llm), StageSet(llm=llm if own is not None else None))
+        """The model an agent handed to brings (its ``llm``) answers through the session's LLM node."""
+        llm = self.llm
         llm.chat = self.chat
         llm.agent = agent
         llm.tool_loop = tool_loop or ToolLoopOptions()
@@ -124,6 +129,7 @@ class TextSession:
                 await asyncio.wait_for(self._task, 10)
             finally:
                 self._task = None
+                await self.stages.close()
 
     async def __aenter__(self) -> TextSession:
         await self.start()
@@ -206,4 +212,5 @@ class TextSession:
             self._events.append(from_session_event(event))
 
     def _context(self, call: ToolCall) -> RunContext:
+        """A tool's context; nothing is played in a text session, so waiting for playout returns at once."""
         return RunContext(session=self, userdata=self.userdata, call=call)

@@ -9,9 +9,15 @@ from graphflow.frames.base import Frame, TextFrame
 
 
 class ReplyDelta(TextFrame, frozen=True, kw_only=True, gc=False):
-    """A piece of the agent's reply text as the language model streams it."""
+    """A piece of the agent's reply text as the language model streams it.
+
+    A delta with ``mark`` > 0 (and usually no text) is a playout mark: the TTS speaks
+    everything it holds of the reply and passes the mark on with the audio, so the sink
+    can say when the words before it have been heard.
+    """
 
     reply_id: str = ""
+    mark: int = 0
 
 
 class ToolCall(msgspec.Struct, frozen=True):
@@ -40,7 +46,8 @@ class SpeechAudio(AudioFrame, frozen=True, kw_only=True, gc=False):
     ``text`` is the sentence (segment) this frame belongs to; the frame holds samples
     ``offset .. offset + samples_per_channel`` of that segment's ``total`` samples, so a
     sink that stops part-way can tell how much of the text was heard. ``last`` marks the
-    final frame of the reply.
+    final frame of the reply; ``mark`` (> 0) is a playout mark the sink reports once it
+    has played this frame (see :class:`ReplyDelta`).
     """
 
     reply_id: str = ""
@@ -49,6 +56,7 @@ class SpeechAudio(AudioFrame, frozen=True, kw_only=True, gc=False):
     offset: int = 0
     total: int = 0
     last: bool = False
+    mark: int = 0
 
     def heard_text(self, played: int) -> str:
         """The prefix of ``text`` heard once ``played`` samples of this frame were played."""

@@ -45,10 +45,13 @@ class EndOfTurn(Frame, frozen=True, kw_only=True, gc=False):
 
     ``speech_end`` is the media time the user stopped speaking; ``reason`` says what
     decided (``"model"``, ``"transcript"``, ``"silence"``, ``"max_delay"``) and
-    ``probability`` the turn model's belief that the turn was complete.
+    ``probability`` the turn model's belief that the turn was complete. ``reply_id``
+    names the reply a program asked for (``say``, ``generate``); empty, the language
+    model names it.
     """
 
     text: str = ""
     speech_end: int = 0
     reason: str = ""
     probability: float = 0.0
+    reply_id: str = ""

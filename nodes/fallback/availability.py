@@ -12,9 +12,9 @@ Every change is a :class:`ProviderAvailability` event for the node's listeners; 
 provider going down is also reported to the run's observers (a ``NodeIssue`` with code
 ``provider.unavailable``). All times are the run clock's (``node.now()``, ns).
 
-Providers are not part of the graph: the pool attaches them to the fallback node's run
-(its clock, its observers) in ``setup()``, sets them up, and closes and detaches them in
-``close()``.
+Providers are not part of the graph: the pool hosts them (:class:`~graphflow.hosting.HostedNodes`)
+— attaches them to the fallback node's run (its clock, its observers) in ``setup()``,
+sets them up, and closes and detaches them in ``close()``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import msgspec
 
 from graphflow.agent.events import SessionEvent
 from graphflow.errors import ConfigError, ProviderError
+from graphflow.hosting import HostedNodes
 from graphflow.node import Node
 from graphflow.timebase import SECOND
 
@@ -95,7 +96,7 @@ class ProviderPool(Generic[_N]):
         """The providers, most preferred first."""
         self._emit = emit
         self._retry_ns = round(o.retry_interval_s * SECOND)
-        self._clocks: dict[int, Callable[[], int]] = {}
+        self._hosted = HostedNodes(host)
         names: set[str] = set()
         statuses = []
         for index, provider in enumerate(self.providers):
@@ -111,14 +112,11 @@ class ProviderPool(Generic[_N]):
     # ------------------------------------------------------------------ lifecycle
     async def setup(self) -> None:
         """Attach every provider to the host's run and set it up; all start available."""
-        ready: list[_N] = []
         try:
             for provider in self.providers:
-                self._attach(provider)
-                await provider.setup()
-                ready.append(provider)
+                await self._hosted.start(provider)
         except BaseException:
-            await self._close(ready)  # the setup error is the one worth raising
+            await self._hosted.close()  # the setup error is the one worth raising
             raise
         now = self.host.now()
         for status in self.statuses:
@@ -126,39 +124,9 @@ class ProviderPool(Generic[_N]):
 
     async def close(self) -> None:
         """Close every provider (raising the first error after all were closed) and detach them."""
-        error = await self._close(list(self.providers))
+        error = await self._hosted.close()
         if error is not None:
             raise error
-
-    async def _close(self, ready: list[_N]) -> Exception | None:
-        first: Exception | None = None
-        for provider in reversed(ready):
-            try:
-                await provider.close()
-            except Exception as exc:
-                first = first or exc
-        for provider in self.providers:
-            self._detach(provider)
-        return first
-
-    def _attach(self, provider: _N) -> None:
-        if provider._rt is not None:
-            raise ConfigError(
-                f"provider {provider.name!r} of {self.host.qualname!r} is part of a running graph",
-                hint="a fallback node's providers are not added to the graph; only the fallback node is",
-            )
-        self._clocks[id(provider)] = provider.now
-        provider._rt = self.host._rt
-        provider.now = self.host.now
-        provider.qualname = f"{self.host.qualname}.{provider.name}"
-        provider.floor = 0
-
-    def _detach(self, provider: _N) -> None:
-        now = self._clocks.pop(id(provider), None)
-        if now is None:
-            return
-        provider._rt = None
-        provider.now = now
 
     # ------------------------------------------------------------------ choosing
     def candidates(self) -> list[tuple[_N, ProviderStatus]]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import soxr
 
 from graphflow.agent.events import SessionEvent
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
 from graphflow.nodes.fallback.availability import FallbackOptions, ProviderPool
-from graphflow.nodes.tts.sentences import SentenceTTS
+from graphflow.nodes.tts.sentences import SentenceTTS, at_rate
 
 
 class FallbackTTS(SentenceTTS):
@@ -65,15 +64,9 @@ class FallbackTTS(SentenceTTS):
 
     def _at_rate(self, pcm: np.ndarray, rate: int) -> np.ndarray:
         """``pcm`` (int16 mono at ``rate``) resampled to the output rate; other shapes as they are."""
-        array = np.asarray(pcm)
-        if rate == self.rate or array.dtype != np.int16 or len(array) == 0:
-            return array
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array.reshape(-1)
-        if array.ndim != 1:
-            return array  # refused by the base class with a clear message
-        self.resampled += 1
-        out: np.ndarray = soxr.resample(array, rate, self.rate)
+        out: np.ndarray = at_rate(pcm, rate, self.rate)
+        if out is not pcm and rate != self.rate:
+            self.resampled += 1
         return out
 
     def _tell(self, event: SessionEvent) -> None:

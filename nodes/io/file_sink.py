@@ -98,6 +98,8 @@ class FileSink(Node):
             self._played(frame, done, upto, start)
             self.cursor = end if completed else self.now()
             done = upto
+        if frame.mark:
+            playout.reached(frame.reply_id, frame.mark)
         if frame.last:
             self._finish_reply(interrupted=False)
 

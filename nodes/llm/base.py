@@ -49,6 +49,16 @@ class Chunk:
         self.tool_call = tool_call
 
 
+class Replying:
+    """The reply an LLM node is streaming: its id, the turn it answers, its text so far, marks sent."""
+
+    __slots__ = ("marks", "parts", "reply_id", "turn")
+
+    def __init__(self, reply_id: str, turn: EndOfTurn, parts: list[str]) -> None:
+        self.reply_id, self.turn, self.parts = reply_id, turn, parts
+        self.marks = 0
+
+
 class ToolLoopOptions(msgspec.Struct, frozen=True):
     """How tool calls are run: at most ``max_steps`` model calls per reply, in parallel, with a timeout."""
 
@@ -91,10 +101,46 @@ class LLMNode(Node):
         """Preemptive generations started, and those the confirmed turn used."""
         self.listeners: list[Callable[[SessionEvent], None]] = []
         """Told about tool calls, their outputs and handoffs as they happen."""
+        self.provider: LLMNode | None = None
+        """Another LLM node whose ``stream`` answers instead of this one's (an agent's own model)."""
+        self.replying: Replying | None = None
+        """The reply being streamed now (its id, and the text sent so far)."""
+        self.withdrawn: set[str] = set()
+        """Ids of requested replies withdrawn before they started (their turns are skipped)."""
 
     def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
         """Stream the reply to the conversation in ``chat`` (provider-specific)."""
         raise NotImplementedError
+
+    def _stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+        """The stream of whichever model answers now: the provider's, or this node's own."""
+        provider = self.provider
+        if provider is None:
+            return self.stream(chat)
+        provider.chat, provider.agent = self.chat, self.agent
+        return provider.stream(chat)
+
+    async def mark(self) -> tuple[str, int] | None:
+        """Send a playout mark after the text of the reply so far: ``(reply_id, mark)``.
+
+        None when no reply is being streamed or it has said nothing yet (nothing to hear).
+        """
+        replying = self.replying
+        if replying is None or not replying.parts:
+            return None
+        replying.marks += 1
+        turn = replying.turn
+        await self.out.send(
+            ReplyDelta(
+                text="",
+                reply_id=replying.reply_id,
+                mark=replying.marks,
+                pts=turn.pts,
+                created=self.now(),
+                generation=turn.generation,
+            )
+        )
+        return replying.reply_id, replying.marks
 
     async def on_frame(self, turn: EndOfTurn) -> None:
         """Answer ``turn``; a ``GENERATE`` turn asks for a reply without user words."""
@@ -105,6 +151,9 @@ class LLMNode(Node):
             self.busy = False
 
     async def _answer(self, turn: EndOfTurn) -> None:
+        if turn.reply_id in self.withdrawn:
+            self.withdrawn.discard(turn.reply_id)
+            return
         text = turn.text.strip()
         if turn.reason == PREEMPTIVE:
             self._start_early(text)
@@ -114,7 +163,7 @@ class LLMNode(Node):
             early.cancel()
             early = None
         if turn.reason == SAY:
-            await self.say(turn, f"r{turn.generation}-{next(self._ids)}")
+            await self.say(turn, self._reply_id(turn))
             return
         if turn.reason == GENERATE:
             if text:  # instructions for this reply only
@@ -127,7 +176,10 @@ class LLMNode(Node):
             self.chat.add("user", text, at=turn.created)
         else:
             return
-        await self.reply(turn, f"r{turn.generation}-{next(self._ids)}", early=early)
+        await self.reply(turn, self._reply_id(turn), early=early)
+
+    def _reply_id(self, turn: EndOfTurn) -> str:
+        return turn.reply_id or f"r{turn.generation}-{next(self._ids)}"
 
     async def say(self, turn: EndOfTurn, reply_id: str) -> None:
         """Speak ``turn.text`` as it is: one reply, no model call."""
@@ -167,7 +219,7 @@ class LLMNode(Node):
             agent is not None and type(agent).on_user_turn_completed is not Agent.on_user_turn_completed
         ):
             return  # the agent may change the words: wait for the real turn
-        early = EarlyReply(text, self.stream, self.chat)
+        early = EarlyReply(text, self._stream, self.chat)
         early.task = self.spawn(early.run(), "early-reply")
         self.early = early
         self.early_started += 1
@@ -182,9 +234,10 @@ class LLMNode(Node):
         error = ""
         final_text = ""
         started = self.now()
+        self.replying = Replying(reply_id, turn, parts)
         try:
             for step in range(self.tool_loop.max_steps + 1):
-                source = early.replay() if early is not None and step == 0 else self.stream(self.chat)
+                source = early.replay() if early is not None and step == 0 else self._stream(self.chat)
                 if early is not None and step == 0:
                     self.early_used += 1
                 step_text, calls = await self._step(turn, reply_id, parts, started, source)
@@ -204,6 +257,8 @@ class LLMNode(Node):
         except ProviderError as exc:
             self.report(exc)
             error = str(exc)
+        finally:
+            self.replying = None
         if final_text and not error:
             self._tell(AgentMessage(at=self.now(), reply_id=reply_id, text=final_text))
         await self.out.send(

@@ -198,6 +198,9 @@ class RoomAudioSink(Node):
             b = min(m, a + step)
             await self._hold()
             await self._push(_Piece(frame, a * n // m, b * n // m, out[a:b]))
+        if frame.mark:  # someone waits until this much is heard: nothing follows until it is
+            await self._drain()
+            self.playout.reached(frame.reply_id, frame.mark)
         if frame.last:
             await self._drain()
             self._finish(interrupted=False)

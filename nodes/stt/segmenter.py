@@ -145,6 +145,9 @@ class SegmentedSTT(Node):
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._ending = False
+        self.provider: SegmentedSTT | None = None
+        """Another STT node that recognizes instead of this one (an agent's own model); this
+        node still does the segmenting."""
 
     # ------------------------------------------------------------ provider API
     async def recognize(self, pcm: np.ndarray) -> Recognition:
@@ -299,7 +302,7 @@ class SegmentedSTT(Node):
             return Recognition(text="")
         began = time.perf_counter_ns()
         try:
-            return await self.recognize(pcm.astype(np.float32) / 32768.0)
+            return await (self.provider or self).recognize(pcm.astype(np.float32) / 32768.0)
         finally:
             self.recognition_time.add(time.perf_counter_ns() - began)
 

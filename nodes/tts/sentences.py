@@ -107,6 +107,9 @@ class SentenceTTS(Node):
         self.failures = 0
         """Sentences not spoken because the provider failed (each reported to observers)."""
         self._reply: _Reply | None = None
+        self.provider: SentenceTTS | None = None
+        """Another TTS node that speaks instead of this one (an agent's own voice); its audio
+        is resampled to this node's rate, so the output format never changes."""
 
     def configure(self, max_chars: int, pause_ms: int) -> None:
         """Set the splitting length and the pause between sentences (ConfigError if out of range)."""
@@ -151,6 +154,8 @@ class SentenceTTS(Node):
                 reply.tail = None
             for sentence in reply.splitter.push(frame.text):
                 await self._speak(reply, sentence)
+            if frame.mark:
+                await self._mark(reply, frame.mark)
             return
         if frame.text.startswith(reply.seen):
             reply.splitter.buffer += frame.text[len(reply.seen) :]  # text no delta carried
@@ -188,14 +193,17 @@ class SentenceTTS(Node):
         if not text:
             return
         began = time.perf_counter_ns()
+        voice = self.provider
         try:
-            pcm = await self.asynthesize(text)
+            pcm = await (voice or self).asynthesize(text)
         except ProviderError as exc:  # the session goes on: this sentence is not spoken
             self.failures += 1
             self.report(exc)
             return
         spent = time.perf_counter_ns() - began
-        pcm = _check_pcm(pcm, type(self).__name__)
+        if voice is not None:
+            pcm = at_rate(pcm, voice.rate, self.rate)
+        pcm = _check_pcm(pcm, type(voice or self).__name__)
         self.stats.synthesis.add(spent)
         self.stats.synth_ns += spent
         self.stats.audio_ns += samples_to_ns(len(pcm), self.rate)
@@ -249,15 +257,40 @@ class SentenceTTS(Node):
             self.stats.first_audio.add(self.now() - reply.started)
         await self.out.send(frame)
 
+    async def _mark(self, reply: _Reply, mark: int) -> None:
+        """Speak the reply's text so far, then send ``mark`` on its last frame (or on 20 ms of silence)."""
+        for sentence in reply.splitter.flush():
+            await self._speak(reply, sentence)
+        carrier = reply.tail if reply.tail is not None else self._silence(reply)
+        reply.tail = None
+        await self._send(reply, msgspec.structs.replace(carrier, mark=mark))
+
+    def _silence(self, reply: _Reply) -> SpeechAudio:
+        """A 20 ms silent frame of ``reply`` (to carry its end or a mark when no speech does)."""
+        silence = np.zeros(self.rate * FRAME_MS // 1000, np.int16)
+        return self._frames(reply, "", silence)[0]
+
     async def _finish(self, reply: _Reply) -> None:
         last = reply.tail
         if last is None:  # nothing spoken (or the last sentence gave no audio): a silent end
-            rate = self.rate
-            silence = np.zeros((rate * FRAME_MS // 1000, 1), np.int16)
-            last = self._frames(reply, "", silence.reshape(-1))[0]
+            last = self._silence(reply)
         reply.tail = None
         await self._send(reply, msgspec.structs.replace(last, last=True))
         self._reply = None
+
+
+def at_rate(pcm: Any, rate: int, out_rate: int) -> Any:
+    """``pcm`` (int16 mono at ``rate``) resampled to ``out_rate`` with soxr; other shapes as they are."""
+    array = np.asarray(pcm)
+    if rate == out_rate or array.dtype != np.int16 or len(array) == 0:
+        return array
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array.reshape(-1)
+    if array.ndim != 1:
+        return array  # refused with a clear message by the node that checks it
+    import soxr
+
+    return soxr.resample(array, rate, out_rate)
 
 
 class _Stale(Exception):

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
+import numpy as np
 import pytest
 
-from graphflow.agent.agent import Agent
+from graphflow.agent.agent import Agent, ToolRule
+from graphflow.agent.chat import ChatContext
+from graphflow.agent.events import AgentStoppedSpeaking
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
-from graphflow.errors import ConfigError
-from graphflow.graphs.voice_agent import build_pipeline
+from graphflow.bench.standins import StandInSTT, StandInTTS, StandInTTSOptions
+from graphflow.errors import ConfigError, ProviderError
+from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_pipeline, build_session
+from graphflow.models import ModelHub
+from graphflow.node import Node
+from graphflow.nodes.audio.gain import Gain
+from graphflow.nodes.io.file_sink import FileSink
+from graphflow.nodes.llm.base import Chunk
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.nodes.tts.espeak import EspeakTTS
 from graphflow.render import describe
+from graphflow.runtime.clock import VirtualClock
+
+from ..fixtures import FIXTURES, model_cache
 
 
 def test_an_agents_own_tts_and_llm_replace_the_graphs() -> None:
@@ -23,20 +37,100 @@ def test_an_agents_own_tts_and_llm_replace_the_graphs() -> None:
     assert nodes["tts"] == "EspeakTTS" and nodes["llm"] == "LocalResponder"
 
 
-class WithOwnVoice(Agent):
-    def __init__(self) -> None:
-        super().__init__("Another voice.", tts=EspeakTTS(name="tts"))
+class CountingResponder(LocalResponder):
+    """A local responder that counts the replies it streams."""
+
+    def __init__(self, name: str, *, fail_setup: bool = False) -> None:
+        super().__init__(LocalResponderOptions(ttft_ms=0, tokens_per_second=0), name=name)
+        self.streams = 0
+        self.fail_setup = fail_setup
+
+    async def setup(self) -> None:
+        if self.fail_setup:
+            raise ProviderError("the model file is missing")
+        await super().setup()
+
+    def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+        self.streams += 1
+        return super().stream(chat)
+
+
+class CountingTTS(StandInTTS):
+    """A stand-in voice at another sample rate that counts the sentences it speaks."""
+
+    def __init__(self, name: str, rate: int) -> None:
+        super().__init__(StandInTTSOptions(rate=rate), name=name)
+        self.spoken: list[str] = []
+
+    async def asynthesize(self, text: str) -> np.ndarray:
+        self.spoken.append(text)
+        return await super().asynthesize(text)
+
+
+class Specialist(Agent):
+    def __init__(self, *, llm: Node | None = None, tts: Node | None = None) -> None:
+        super().__init__("You are the specialist.", llm=llm, tts=tts, name="Specialist")
+
+    async def on_enter(self) -> None:
+        await self.session.generate_reply('Say "The specialist speaks now."')
 
 
 class Host(Agent):
+    def __init__(self, target: Agent) -> None:
+        super().__init__("You are the host.", rules=[ToolRule(when="transfer", call="transfer")])
+        self.target = target
+
     @function_tool
     async def transfer(self) -> Agent:
-        """Transfer to the agent with its own voice."""
-        return WithOwnVoice()
+        """Transfer to the specialist."""
+        return self.target
 
 
-async def test_a_handoff_to_an_agent_with_its_own_stages_is_refused_clearly() -> None:
-    async with TextSession(Host(rules=[])) as session:
-        with pytest.raises(ConfigError, match="brings its own stages"):
-            await session.update_agent(WithOwnVoice())
+async def test_a_handoff_brings_the_new_agents_own_model_in_text() -> None:
+    model = CountingResponder("specialist_llm")
+    async with TextSession(Host(Specialist(llm=model))) as session:
+        result = await session.run("please transfer me")
+        result.expect.contains_agent_handoff(new_agent=Specialist)
+        assert isinstance(session.agent, Specialist) and model.streams >= 1
+        assert session.llm.provider is model
+        said = [m.content for m in session.chat.messages if m.role == "assistant" and m.content]
+        assert said[-1] == "The specialist speaks now."
+
+
+async def test_a_handoff_whose_model_cannot_load_keeps_the_old_agent() -> None:
+    broken = CountingResponder("broken_llm", fail_setup=True)
+    host = Host(Specialist(llm=broken))
+    async with TextSession(host) as session:
+        result = await session.run("please transfer me")
+        result.expect.contains_agent_handoff(new_agent=Specialist, done=False)
+        assert session.agent is host and session.llm.provider is None and broken.streams == 0
+        assert [m.done for m in session.chat.messages if m.role == "handoff"] == [False]
+
+
+async def test_a_stage_of_another_kind_is_refused_clearly() -> None:
+    async with TextSession(Host(Agent())) as session:
+        wrong = Agent("x", llm=Gain(name="not_a_model"))
+        with pytest.raises(ConfigError, match="cannot use Gain"):
+            await session.update_agent(wrong)
         assert isinstance(session.agent, Host)
+
+
+def test_a_handoff_in_voice_speaks_with_the_new_agents_voice_and_model() -> None:
+    voice, model = CountingTTS("specialist_voice", 22050), CountingResponder("specialist_llm")
+    llm = LocalResponder(LocalResponderOptions(ttft_ms=100, tokens_per_second=0), name="llm")
+    default_voice = CountingTTS("tts", 16000)
+    stt = StandInSTT(["please transfer me"], name="stt")
+    overrides = StageOverrides(stt=stt, llm=llm, tts=default_voice)
+    options = VoiceAgentOptions(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=6000)
+    host = Host(Specialist(llm=model, tts=voice))
+    session = build_session(options, hub=ModelHub(model_cache()), overrides=overrides, agent=host)
+    clock = VirtualClock()
+    clock.run(session.run(clock))
+    assert isinstance(session.agent, Specialist)
+    assert voice.spoken == ["The specialist speaks now."] and default_voice.spoken == []
+    assert model.streams >= 1
+    heard = [e.heard for e in session.events if isinstance(e, AgentStoppedSpeaking)]
+    assert heard == ["The specialist speaks now."]
+    sink = next(n for n in session.graph.nodes() if isinstance(n, FileSink))
+    assert sink.agent and {f.rate for _, f in sink.agent} == {16000}  # the graph's rate: resampled
+    assert voice._rt is None and llm.provider is None  # closed and released when the session ended
