@@ -1,8 +1,9 @@
 """An Agent: who the session is talking as — instructions, tools, hooks, and rules for the offline responder.
 
 An agent may bring its own stages (``stt``, ``llm``, ``tts`` nodes): a session that starts
-with it builds its graph with them, and ``graphflow render`` shows them. Tools are typed
-functions given to the constructor or methods decorated with
+with it builds its graph with them, and ``graphflow render`` shows them; a session
+handed to it later uses them as providers of its stage nodes (see
+:mod:`graphflow.agent.stages`). Tools are typed functions given to the constructor or methods decorated with
 ``@function_tool`` on a subclass. A tool that returns another :class:`Agent` hands the
 conversation over to it: the session keeps its audio path and switches instructions,
 tools and hooks. Hooks run as the agent becomes active (``on_enter``), stops being
@@ -60,7 +61,7 @@ class Agent:
         self.tools = ToolSet([*tools, *_method_tools(self)])
         self.rules: tuple[ToolRule, ...] = tuple(rules)
         self.stt, self.llm, self.tts = stt, llm, tts
-        """The agent's own stages (None: the session's), used when a session starts with it."""
+        """The agent's own stages (None: the session's), in the graph or as its stages' providers."""
         self.session: Any = None
         """The session this agent is active in (set by the session)."""
 

@@ -44,6 +44,8 @@ class ChatMessage(msgspec.Struct, frozen=True, kw_only=True):
     from_agent: str = ""
     to_agent: str = ""
     done: bool = True
+    metrics: dict[str, float] = {}
+    """Latencies (ms) and counts of the turn or reply this message holds (never sent to a model)."""
 
 
 class ChatContext:
@@ -55,9 +57,20 @@ class ChatContext:
             self.add(_SYSTEM, instructions)
 
     # ------------------------------------------------------------ adding items
-    def add(self, role: str, content: str, *, interrupted: bool = False, at: int = 0) -> ChatMessage:
+    def add(
+        self,
+        role: str,
+        content: str,
+        *,
+        interrupted: bool = False,
+        at: int = 0,
+        metrics: dict[str, float] | None = None,
+    ) -> ChatMessage:
         """Append a message and return it."""
-        return self._append(ChatMessage(role=role, content=content, interrupted=interrupted, at=at))
+        message = ChatMessage(
+            role=role, content=content, interrupted=interrupted, at=at, metrics=metrics or {}
+        )
+        return self._append(message)
 
     def add_tool_calls(self, calls: Sequence[ToolCallLike], text: str = "", *, at: int = 0) -> ChatMessage:
         """Append the assistant message that asked for ``calls`` (with the ``text`` said before them)."""

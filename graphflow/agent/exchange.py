@@ -1,4 +1,10 @@
-"""The timing marks of one exchange (a user turn and the reply to it), and the metrics they give."""
+"""The timing marks of each exchange (a user turn and the reply to it), and the metrics they give.
+
+:class:`ExchangeLog` follows the frames a session sees and keeps one :class:`Exchange`
+per reply; when the reply starts playing it gives the turn's :class:`TurnMetrics`, when
+its text is complete the :class:`ReplyMetrics`, and it keeps the figures of both for
+the chat message that will hold the reply.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from dataclasses import dataclass, field
 
 from graphflow.agent.events import ReplyMetrics, TurnMetrics
 from graphflow.agent.playout import PlayoutEvent
-from graphflow.frames import ReplyEnd
+from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd, SpeechAudio
 from graphflow.timebase import MS
 
 
@@ -63,3 +69,75 @@ def reply_metrics(exchange: Exchange, end: ReplyEnd) -> ReplyMetrics:
         tool_calls=len(end.tool_calls),
         error=end.error,
     )
+
+
+class ExchangeLog:
+    """The exchange being built from the user's turn, and those whose replies are under way."""
+
+    def __init__(self) -> None:
+        self.current = Exchange()
+        """The user's turn in progress (VAD stop, final transcript so far)."""
+        self._pending: Exchange | None = None
+        self._by_reply: dict[str, Exchange] = {}
+        self._figures: dict[str, dict[str, float]] = {}
+
+    def turn_ended(self, turn: EndOfTurn) -> None:
+        """The user's turn was decided: its exchange waits for the reply that answers it."""
+        exchange = self.current
+        exchange.speech_end = turn.speech_end
+        exchange.turn_at = turn.created
+        self.current = Exchange()
+        self._pending = exchange
+
+    def token(self, delta: ReplyDelta) -> None:
+        """A piece of reply text was streamed."""
+        exchange = self._for(delta.reply_id)
+        if exchange.first_token is None:
+            exchange.first_token = delta.created
+        exchange.tokens += 1
+        exchange.last_token = delta.created
+
+    def audio(self, frame: SpeechAudio) -> None:
+        """Reply audio was synthesized."""
+        exchange = self._for(frame.reply_id)
+        if exchange.first_audio is None:
+            exchange.first_audio = frame.created
+
+    def started(self, event: PlayoutEvent, timeline_base: int | None) -> TurnMetrics | None:
+        """The reply started playing: the latencies of its exchange (None if unknown)."""
+        exchange = self._by_reply.get(event.reply_id)
+        if exchange is None or timeline_base is None:
+            return None
+        metrics = turn_metrics(exchange, event, timeline_base)
+        self._record(event.reply_id, metrics)
+        return metrics
+
+    def ended(self, end: ReplyEnd) -> ReplyMetrics | None:
+        """The reply's text is complete: what it cost (None if the reply is unknown)."""
+        exchange = self._by_reply.get(end.reply_id)
+        if exchange is None:
+            return None
+        metrics = reply_metrics(exchange, end)
+        self._record(end.reply_id, metrics)
+        return metrics
+
+    def figures(self, reply_id: str) -> dict[str, float]:
+        """The figures recorded for ``reply_id`` (taken: asked once, when the reply is heard)."""
+        self._by_reply.pop(reply_id, None)
+        return self._figures.pop(reply_id, {})
+
+    def _for(self, reply_id: str) -> Exchange:
+        exchange = self._by_reply.get(reply_id)
+        if exchange is None:  # the first frame of a reply: it answers the pending turn, if any
+            exchange = self._pending or Exchange()
+            self._pending = None
+            exchange.reply_id = reply_id
+            self._by_reply[reply_id] = exchange
+        return exchange
+
+    def _record(self, reply_id: str, metrics: TurnMetrics | ReplyMetrics) -> None:
+        figures = self._figures.setdefault(reply_id, {})
+        for name in metrics.__struct_fields__:
+            value = getattr(metrics, name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and name not in ("at", "media"):
+                figures[name] = float(value)

@@ -30,8 +30,19 @@ class HeardRecorder:
                 self._steps.setdefault(event.reply_id, []).append(message)
                 return
 
-    def heard(self, reply_id: str, heard: str, *, interrupted: bool, at: int) -> None:
-        """Reply ``reply_id`` stopped being heard; ``heard`` is all the listener heard of it."""
+    def heard(
+        self,
+        reply_id: str,
+        heard: str,
+        *,
+        interrupted: bool,
+        at: int,
+        metrics: dict[str, float] | None = None,
+    ) -> None:
+        """Reply ``reply_id`` stopped being heard; ``heard`` is all the listener heard of it.
+
+        ``metrics`` go with the message that ends the reply.
+        """
         rest = heard.split()
         for message in self._steps.pop(reply_id, []):
             said = message.content.split()
@@ -41,4 +52,4 @@ class HeardRecorder:
             self.chat.replace(message, content=" ".join(rest), interrupted=True)
             rest = []
         if rest:
-            self.chat.add("assistant", " ".join(rest), interrupted=interrupted, at=at)
+            self.chat.add("assistant", " ".join(rest), interrupted=interrupted, at=at, metrics=metrics)

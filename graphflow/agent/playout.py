@@ -3,8 +3,10 @@
 A sink reports through :class:`Playout` when a reply starts and stops being heard (and
 how much of it was heard); the interruption gate reads ``speaking`` and may ``pause()``
 the sink at once when the user starts talking over the agent, then ``resume()`` it if
-that was a false interruption. :class:`Timeline` maps clock time to the conversation's
-media time, so sinks can place the agent's audio beside the user's.
+that was a false interruption. A sink also reports playout marks once the frame that
+carries one has been played (``reached``), so a tool can wait until the words before
+the mark were heard (``wait_mark``). :class:`Timeline` maps clock time to the
+conversation's media time, so sinks can place the agent's audio beside the user's.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from graphflow.agent.events import (
     UserStoppedSpeaking,
     UserTranscript,
 )
-from graphflow.agent.exchange import Exchange, reply_metrics, turn_metrics
+from graphflow.agent.exchange import ExchangeLog
 from graphflow.agent.handoff import hand_over
 from graphflow.agent.heard import HeardRecorder
 from graphflow.agent.playout import Playout, PlayoutEvent
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from graphflow.nodes.gate.interruption import InterruptionGate
     from graphflow.nodes.llm.base import LLMNode
 
+USER_FIGURES = ("vad_ms", "transcript_ms", "end_of_turn_ms")
+"""The figures of an exchange kept on the user's message (the rest go on the agent's)."""
 EVENT_BACKLOG = 1024
 """Events kept for a slow ``events()`` reader before the oldest are dropped."""
 
@@ -96,10 +98,8 @@ class AgentSession:
         self._subscribers: list[Callable[[SessionEvent], None]] = []
         self._streams: list[asyncio.Queue[SessionEvent | None]] = []
         self._user_start: int | None = None
-        self._exchange = Exchange()
-        self._by_reply: dict[str, Exchange] = {}
+        self._log = ExchangeLog()
         self._agent_start: dict[str, int] = {}
-        self._pending: Exchange | None = None
         self.runner: GraphRunner | None = None
         self.frame_lag = LatencyStats()
         """How late input audio frames leave the VAD, against their real-time schedule (ns).
@@ -271,12 +271,12 @@ class AgentSession:
                 self._user_start = frame.pts
             self._emit(UserStartedSpeaking(at=frame.created, media=frame.pts))
         elif isinstance(frame, SpeechStopped):
-            self._exchange.speech_end = frame.pts
-            self._exchange.vad_at = frame.created
+            self._log.current.speech_end = frame.pts
+            self._log.current.vad_at = frame.created
             self._emit(UserStoppedSpeaking(at=frame.created, media=frame.pts))
         elif isinstance(frame, Transcript):
             if frame.final:
-                self._exchange.final_at = frame.created
+                self._log.current.final_at = frame.created
             self._emit(
                 UserTranscript(
                     at=now,
@@ -291,19 +291,14 @@ class AgentSession:
             if frame.reason != PREEMPTIVE:
                 self._end_turn(frame, now)
         elif isinstance(frame, ReplyDelta):
-            if not frame.text:
-                return  # a playout mark
-            exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
-            if exchange.first_token is None:
-                exchange.first_token = frame.created
-            exchange.tokens += 1
-            exchange.last_token = frame.created
+            if frame.text:  # not a playout mark
+                self._log.token(frame)
         elif isinstance(frame, ReplyEnd):
-            self._reply_metrics(frame)
+            metrics = self._log.ended(frame)
+            if metrics is not None:
+                self._emit(metrics)
         elif isinstance(frame, SpeechAudio):
-            exchange = self._by_reply.get(frame.reply_id) or self._claim(frame.reply_id)
-            if exchange.first_audio is None:
-                exchange.first_audio = frame.created
+            self._log.audio(frame)
 
     def on_event(self, event: RunEvent) -> None:
         """Run events: node issues and failures become session errors."""
@@ -331,9 +326,7 @@ class AgentSession:
 
     # ---------------------------------------------------------------- helpers
     def _end_turn(self, turn: EndOfTurn, now: int) -> None:
-        exchange = self._exchange
-        exchange.speech_end = turn.speech_end
-        exchange.turn_at = turn.created
+        self._log.turn_ended(turn)
         start = self._user_start if self._user_start is not None else turn.speech_end
         self.transcript.append(
             Utterance(role="user", text=turn.text, start=start / 1e9, end=turn.speech_end / 1e9)
@@ -348,15 +341,6 @@ class AgentSession:
                 probability=turn.probability,
             )
         )
-        self._exchange = Exchange()
-        self._pending = exchange
-
-    def _claim(self, reply_id: str) -> Exchange:
-        exchange = self._pending or Exchange()
-        self._pending = None
-        exchange.reply_id = reply_id
-        self._by_reply[reply_id] = exchange
-        return exchange
 
     def _on_playout(self, event: PlayoutEvent) -> None:
         if event.kind == "started":
@@ -374,7 +358,12 @@ class AgentSession:
                     interrupted=event.interrupted,
                 )
             )
-            self._heard.heard(event.reply_id, event.heard, interrupted=event.interrupted, at=event.at)
+            figures = self._log.figures(event.reply_id)
+            figures["started_speaking_s"] = start / 1e9
+            figures["stopped_speaking_s"] = event.media_at / 1e9
+            self._heard.heard(
+                event.reply_id, event.heard, interrupted=event.interrupted, at=event.at, metrics=figures
+            )
             self._emit(
                 AgentStoppedSpeaking(
                     at=event.at,
@@ -390,18 +379,15 @@ class AgentSession:
             self._emit(AgentResumed(at=event.at, media=event.media_at))
 
     def _metrics(self, started: PlayoutEvent) -> None:
-        exchange = self._by_reply.get(started.reply_id)
-        base = self.playout.timeline.base
-        if exchange is None or base is None:
+        metrics = self._log.started(started, self.playout.timeline.base)
+        if metrics is None:
             return
-        metrics = turn_metrics(exchange, started, base)
         self.metrics.append(metrics)
+        user = self.chat.last("user")
+        if user is not None and not user.metrics:  # the turn this reply answers
+            turn = {k: getattr(metrics, k) for k in USER_FIGURES}
+            self.chat.replace(user, metrics={k: v for k, v in turn.items() if v is not None})
         self._emit(metrics)
-
-    def _reply_metrics(self, end: ReplyEnd) -> None:
-        exchange = self._by_reply.get(end.reply_id)
-        if exchange is not None:
-            self._emit(reply_metrics(exchange, end))
 
     def _emit(self, event: SessionEvent) -> None:
         self.events.append(event)

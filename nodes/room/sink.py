@@ -7,7 +7,8 @@ time how much has been played (samples pushed minus what is still queued) and th
 which words were heard. It honours the :class:`~graphflow.agent.playout.Playout`
 contract like the file sink: ``started``/``finished`` per reply, silence at once on
 ``pause()`` (the queue is cleared and the unplayed rest kept) and on cancellation (the
-rest is dropped), the rest played from where it stopped on ``resume()``, and an
+rest is dropped), the rest played from where it stopped on ``resume()``, playout marks
+reported once the frame carrying one has left the queue, and an
 ``on_cancel`` report of the heard text. The reply's text is published on
 ``lk.transcription`` as it is heard: an interim update as each sentence starts playing,
 and a final one with exactly the words heard.

@@ -45,3 +45,11 @@ def test_a_booking_by_voice_calls_the_tool_hands_over_and_speaks_the_answer() ->
     assert replies and replies[0].tool_calls == 1 and replies[0].tokens > 0
     assert replies[0].tts_characters > 0
     assert replies[0].llm_ttft_ms is not None and replies[0].llm_ttft_ms >= 200
+    said = session.chat.last("assistant")
+    assert said is not None and "deposit" in said.content
+    assert said.metrics["voice_to_voice_ms"] > 0 and said.metrics["llm_ttft_ms"] >= 200
+    assert said.metrics["tokens"] > 0 and said.metrics["tool_calls"] == 1
+    assert said.metrics["stopped_speaking_s"] > said.metrics["started_speaking_s"]
+    user = session.chat.last("user")
+    assert user is not None and user.metrics["end_of_turn_ms"] > 0 and "transcript_ms" in user.metrics
+    assert "metrics" not in str(session.chat.to_openai())
