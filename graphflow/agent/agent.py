@@ -22,6 +22,8 @@ from graphflow.agent.chat import ChatContext
 from graphflow.agent.tools import FunctionTool, ToolSet
 from graphflow.node import Node
 
+STAND_INS = "_graphflow_stand_ins"
+"""Attribute (on an agent or its class) holding the tool stand-ins ``mock_tools`` put in."""
 DEFAULT_INSTRUCTIONS = "You are a friendly, concise voice assistant."
 """The instructions of an agent that was given none."""
 
@@ -58,12 +60,25 @@ class Agent:
     ) -> None:
         self.instructions = instructions
         self.name = name or type(self).__name__
-        self.tools = ToolSet([*tools, *_method_tools(self)])
+        self._tools = ToolSet([*tools, *_method_tools(self)])
         self.rules: tuple[ToolRule, ...] = tuple(rules)
         self.stt, self.llm, self.tts = stt, llm, tts
         """The agent's own stages (None: the session's), in the graph or as its stages' providers."""
         self.session: Any = None
         """The session this agent is active in (set by the session)."""
+
+    @property
+    def tools(self) -> ToolSet:
+        """The agent's tools; those ``mock_tools`` replaced (for this agent or its class) run stand-ins."""
+        tools = self._tools
+        stand_ins: dict[str, Callable[..., Any]] = getattr(self, STAND_INS, {})
+        for name, stand_in in stand_ins.items():
+            tools = tools.replace(name, stand_in)
+        return tools
+
+    @tools.setter
+    def tools(self, tools: ToolSet) -> None:
+        self._tools = tools
 
     async def on_enter(self) -> None:
         """Called when the agent becomes the session's agent (say hello, generate a reply...)."""

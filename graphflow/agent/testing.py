@@ -7,15 +7,20 @@
     result.expect.next_event().is_function_call_output()
     result.expect.next_event().is_message(role="assistant", contains="booked")
     result.expect.no_more_events()
+
+``mock_tools(RestaurantAgent, {"book_table": fake})`` runs stand-ins for a block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
 
+from graphflow.agent.agent import STAND_INS, Agent
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
 from graphflow.frames import ToolCall
 
@@ -190,3 +195,26 @@ def _args_match(event: TurnEvent, arguments: dict[str, Any] | None) -> bool:
     except ValueError:
         return False
     return isinstance(actual, dict) and all(actual.get(k) == v for k, v in arguments.items())
+
+
+@contextlib.contextmanager
+def mock_tools(target: Agent | type[Agent], stand_ins: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
+    """Within the block, the named tools of ``target`` run stand-ins (same names and schemas).
+
+    ``target`` is one agent, or an agent class: then every agent of that class (and of its
+    subclasses) uses the stand-ins, including one a tool creates for a handoff. A name
+    that is not one of the agent's tools raises ``ConfigError`` when the tools are used.
+    """
+    own = vars(target)
+    had, before = STAND_INS in own, own.get(STAND_INS)
+    merged = {**getattr(target, STAND_INS, {}), **stand_ins}
+    setattr(target, STAND_INS, merged)
+    try:
+        if isinstance(target, Agent):
+            _ = target.tools  # an unknown name fails here, not in the middle of a turn
+        yield
+    finally:
+        if had:
+            setattr(target, STAND_INS, before)
+        else:
+            delattr(target, STAND_INS)

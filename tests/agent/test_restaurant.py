@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from graphflow.agent.testing import RunResult
+import pytest
+
+from graphflow.agent.testing import RunResult, mock_tools
 from graphflow.agent.text import TextSession
+from graphflow.errors import ConfigError
 from graphflow.graphs.restaurant import Booking, PaymentAgent, Restaurant, RestaurantAgent
 
 
@@ -81,3 +84,31 @@ def test_results_explain_what_happened_when_an_expectation_fails() -> None:
 async def _one_turn(text: str) -> RunResult:
     async with TextSession(RestaurantAgent(), userdata=Restaurant()) as session:
         return await session.run(text)
+
+
+async def test_mock_tools_reaches_an_agent_created_by_a_handoff() -> None:
+    restaurant = Restaurant()
+
+    def declined(card_last4: str) -> str:
+        return f"the card ending {card_last4} was declined"
+
+    with mock_tools(PaymentAgent, {"take_deposit": declined}):
+        async with TextSession(RestaurantAgent(), userdata=restaurant) as session:
+            await session.run("Please book it for 2 people on friday at 19:30, my name is ada")
+            result = await session.run("It is 4242")
+            result.expect.next_event().is_function_call(name="take_deposit", arguments={"card_last4": "4242"})
+            result.expect.next_event().is_function_call_output(contains="declined")
+    assert not restaurant.bookings[0].paid  # the real tool never ran
+    assert "take_deposit" in PaymentAgent(restaurant.bookings[0]).tools.names
+    assert not hasattr(PaymentAgent, "_graphflow_stand_ins")  # the class is as it was
+
+
+async def test_mock_tools_on_one_agent_refuses_an_unknown_tool() -> None:
+    agent = RestaurantAgent()
+    with pytest.raises(ConfigError, match="fly"), mock_tools(agent, {"fly": lambda: "up"}):
+        pass
+    with mock_tools(agent, {"check_availability": lambda ctx, day, time: "quiet"}):
+        async with TextSession(agent, userdata=Restaurant()) as session:
+            result = await session.run("anything on sunday at 18:00?")
+            result.expect.next_event().is_function_call(name="check_availability")
+            result.expect.next_event().is_function_call_output(contains="quiet")
