@@ -4,7 +4,8 @@
 to it gets the agent: it joins, follows the first participant who publishes a
 microphone, listens (Silero VAD, Whisper, Smart Turn), answers (the local responder,
 Piper) on its own audio track, and publishes both sides' transcriptions on
-``lk.transcription``. ``GRAPHFLOW_AGENT_NAME`` registers it for explicit dispatch only.
+``lk.transcription``. What the participant types (``lk.chat``) is a turn too: it
+interrupts the agent and gets an answer. ``GRAPHFLOW_AGENT_NAME`` registers it for explicit dispatch only.
 Every session of a worker process shares one :class:`ModelHub` (one copy of each model,
 VAD windows batched across sessions).
 """
@@ -27,6 +28,7 @@ from graphflow.graphs.voice_agent import (
     build_session,
 )
 from graphflow.models import ModelHub
+from graphflow.nodes.room.chat import RoomChatInput, RoomChatOptions
 from graphflow.nodes.room.sink import RoomAudioSink
 from graphflow.nodes.room.source import RoomAudioSource, RoomSourceOptions
 from graphflow.nodes.room.transcription import RoomTranscriber
@@ -48,7 +50,9 @@ def room_io(room: rtc.Room, participant: str = "") -> IOFactory:
             RoomSourceOptions(participant=participant), name="source", room=room, timeline=timeline
         )
         sink = RoomAudioSink(name="sink", room=room, playout=playout)
-        return PipelineIO(source, sink, RoomTranscriber(name="transcriber", room=room, source=source))
+        transcriber = RoomTranscriber(name="transcriber", room=room, source=source)
+        chat = RoomChatInput(RoomChatOptions(participant=participant), name="chat", room=room)
+        return PipelineIO(source, sink, transcriber, typed=chat)
 
     return make
 

@@ -82,6 +82,8 @@ class PipelineIO:
     sink: Node
     transcripts: Node | None = None
     """Optional: receives the user's transcripts (to publish them, for instance)."""
+    typed: Node | None = None
+    """Optional: sends typed user turns (``EndOfTurn``); it may interrupt the reply stages."""
 
 
 IOFactory = Callable[[Timeline, Playout], PipelineIO]
@@ -192,6 +194,10 @@ def build_pipeline(
     if ends.transcripts is not None:
         g.connect(stt.outputs["out"], ends.transcripts.inputs["inp"])
     g.connect(turn.out, control.inp)
+    if ends.typed is not None:
+        g.connect(ends.typed.outputs["out"], control.inp)
+        g.connect(ends.typed.outputs["out"], tap.inp)
+        g.cancels(ends.typed, llm, tts, sink)
     g.connect(control.out, llm.inputs["inp"])
     g.connect(control.out, gate.turns)
     g.connect(llm.outputs["out"], tts.inputs["inp"])

@@ -20,6 +20,8 @@ SAY = "say"
 """``EndOfTurn.reason`` of a turn whose ``text`` the agent speaks as it is (no model call)."""
 GENERATE = "generate"
 """``EndOfTurn.reason`` of a turn that asks for a reply without user words (``text``: instructions)."""
+TYPED = "typed"
+"""``EndOfTurn.reason`` of a turn the user typed (``text``: their words; no speech behind it)."""
 PREEMPTIVE = "preemptive"
 """``EndOfTurn.reason`` of a tentative turn: the final transcript is in, the decision is not."""
 CONTROL_QUEUE = 16

@@ -30,6 +30,8 @@ class Exchange:
     first_audio: int | None = None
     reply_id: str = ""
     replies: list[str] = field(default_factory=list)
+    typed: bool = False
+    """The turn was typed: no speech, so no figure measured from the end of speech."""
 
 
 def _ms(a: int | None, b: int | None) -> float | None:
@@ -38,6 +40,15 @@ def _ms(a: int | None, b: int | None) -> float | None:
 
 def turn_metrics(exchange: Exchange, started: PlayoutEvent, timeline_base: int) -> TurnMetrics:
     """The latencies of ``exchange``, now that its reply ``started`` playing."""
+    if exchange.typed:
+        return TurnMetrics(
+            at=started.at,
+            media=started.media_at,
+            reply_id=started.reply_id,
+            llm_ttft_ms=_ms(exchange.first_token, exchange.turn_at),
+            tts_ttfb_ms=_ms(exchange.first_audio, exchange.first_token),
+            sink_ms=_ms(started.at, exchange.first_audio),
+        )
     end_clock = timeline_base + exchange.speech_end
     return TurnMetrics(
         at=started.at,
@@ -81,8 +92,11 @@ class ExchangeLog:
         self._by_reply: dict[str, Exchange] = {}
         self._figures: dict[str, dict[str, float]] = {}
 
-    def turn_ended(self, turn: EndOfTurn) -> None:
-        """The user's turn was decided: its exchange waits for the reply that answers it."""
+    def turn_ended(self, turn: EndOfTurn, *, typed: bool = False) -> None:
+        """The user's turn was decided (or typed): its exchange waits for the reply that answers it."""
+        if typed:  # the spoken turn in progress, if any, goes on
+            self._pending = Exchange(turn_at=turn.created, typed=True)
+            return
         exchange = self.current
         exchange.speech_end = turn.speech_end
         exchange.turn_at = turn.created

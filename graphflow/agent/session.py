@@ -16,7 +16,7 @@ import msgspec
 
 from graphflow.agent.agent import Agent
 from graphflow.agent.chat import ChatContext
-from graphflow.agent.control import GENERATE, PREEMPTIVE, SAY, SessionControl
+from graphflow.agent.control import GENERATE, PREEMPTIVE, SAY, TYPED, SessionControl
 from graphflow.agent.events import (
     AgentPaused,
     AgentResumed,
@@ -326,16 +326,19 @@ class AgentSession:
 
     # ---------------------------------------------------------------- helpers
     def _end_turn(self, turn: EndOfTurn, now: int) -> None:
-        self._log.turn_ended(turn)
-        start = self._user_start if self._user_start is not None else turn.speech_end
-        self.transcript.append(
-            Utterance(role="user", text=turn.text, start=start / 1e9, end=turn.speech_end / 1e9)
-        )
-        self._user_start = None
+        typed = turn.reason == TYPED
+        self._log.turn_ended(turn, typed=typed)
+        if typed:  # no speech behind it: it happened when it arrived
+            start = end = self.playout.timeline.media(turn.created)
+        else:
+            start = self._user_start if self._user_start is not None else turn.speech_end
+            end = turn.speech_end
+            self._user_start = None
+        self.transcript.append(Utterance(role="user", text=turn.text, start=start / 1e9, end=end / 1e9))
         self._emit(
             TurnEnded(
                 at=now,
-                media=turn.speech_end,
+                media=end,
                 text=turn.text,
                 reason=turn.reason,
                 probability=turn.probability,

@@ -18,7 +18,7 @@ from typing import Any
 
 from graphflow.agent.agent import Agent
 from graphflow.agent.chat import ChatContext
-from graphflow.agent.control import GENERATE
+from graphflow.agent.control import GENERATE, TYPED
 from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
 from graphflow.agent.handoff import hand_over
 from graphflow.agent.stages import AgentStages, StageSet
@@ -142,7 +142,7 @@ class TextSession:
     async def run(self, user_input: str) -> RunResult:
         """The user says ``user_input``; returns the events of the agent's answer."""
         self._events = [from_session_event(AgentMessage(at=0, reply_id="", text=user_input), role="user")]
-        return await self._turn(user_input, "typed")
+        return await self._turn(user_input, TYPED)
 
     async def generate_reply(self, instructions: str = "") -> RunResult:
         """Ask the agent for a reply now (``instructions`` apply to this reply only).

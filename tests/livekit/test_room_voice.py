@@ -19,14 +19,16 @@ import pytest
 import soxr
 from livekit import api
 
+from graphflow.agent.events import AgentStartedSpeaking, TurnEnded
 from graphflow.graphs.room_agent import build_room_session
 from graphflow.livekit.server import LiveKitServer
 from graphflow.models import ModelHub
+from graphflow.nodes.room.chat import CHAT_TOPIC, RoomChatInput
 from graphflow.worker.job import JobContext
 from graphflow.worker.settings import WorkerOptions
 from graphflow.worker.worker import Worker
 from tests.fixtures import FIXTURES, manifest, model_cache
-from tests.livekit.peer import Peer
+from tests.livekit.peer import Peer, until
 from tests.livekit.test_worker import access, running
 from tests.voice.wer import wer
 
@@ -199,5 +201,35 @@ async def test_an_8khz_stereo_microphone_is_understood(livekit_server: LiveKitSe
                     await asyncio.sleep(0.1)
             assert wer("go forward ten meters", finals(peer, "phone")[0]) <= 0.34
             assert not [e for e in jobs.contexts[room].sessions[0].errors if e.fatal]
+        finally:
+            await peer.leave()
+
+
+async def test_typed_chat_is_a_turn_that_interrupts_the_agent(
+    livekit_server: LiveKitServer, hub: ModelHub
+) -> None:
+    room = f"chat-{uuid.uuid4().hex[:8]}"
+    async with voice_worker(livekit_server, hub, "voice-chat") as jobs:
+        peer = await Peer(livekit_server, "typist", room).join(room_config=dispatched("voice-chat"))
+        try:
+            await peer.open_microphone()
+            await until(lambda: bool(room in jobs.contexts and jobs.contexts[room].sessions), "the session")
+            session = jobs.contexts[room].sessions[0]
+            chat = next(n for n in session.graph.nodes() if isinstance(n, RoomChatInput))
+            await until(lambda: chat._rt is not None, "the chat input running")
+            await asyncio.sleep(0.5)
+            first = "I would like to hear all about the mountains, the rivers and the old towns nearby"
+            await peer.room.local_participant.send_text(first, topic=CHAT_TOPIC)
+            await until(lambda: any(isinstance(e, AgentStartedSpeaking) for e in session.events), "an answer")
+            await asyncio.sleep(1.0)  # the agent is speaking now
+            await peer.room.local_participant.send_text("Thanks a lot", topic=CHAT_TOPIC)
+            await until(lambda: len([u for u in session.transcript if u.role == "agent"]) >= 2, "two answers")
+            answered, thanked = [u for u in session.transcript if u.role == "agent"][:2]
+            assert answered.interrupted and answered.text and thanked.text.startswith("You're welcome")
+            users = [m.content for m in session.chat.messages if m.role == "user"]
+            assert users == [first, "Thanks a lot"]
+            typed = [e for e in session.events if isinstance(e, TurnEnded)]
+            assert [e.reason for e in typed] == ["typed", "typed"]
+            assert chat.received == 2 and not session.errors
         finally:
             await peer.leave()
