@@ -5,6 +5,10 @@ The function's parameters become the fields of a msgspec Struct built with
 inlined (no ``$ref``/``$defs``) into the plain ``"parameters"`` object a chat-completions
 ``tools`` entry wants. The same Struct decodes the model's arguments, strictly, so the
 schema the model sees and the check its arguments pass are one and the same.
+
+A tool may instead come with a ready schema (:func:`describe_raw`, for tools served by
+an MCP server, say): its function then takes the arguments as one decoded ``dict``, and
+only their shape (one JSON object) is checked here.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import copy
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -71,23 +75,28 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """A function's arguments as a Struct type and a schema, and how to call it with them."""
+    """A function's arguments as a Struct type and a schema, and how to call it with them.
 
-    arguments: type[msgspec.Struct]
+    With a raw schema, ``arguments`` is ``dict`` and ``raw`` names the parameter that
+    takes the whole decoded object.
+    """
+
+    arguments: type[msgspec.Struct] | type[dict[str, Any]]
     parameters: dict[str, Any]
     positional: tuple[str, ...]
     keyword: tuple[str, ...]
     context: str | None
     description: str
     decoder: msgspec.json.Decoder[Any]
+    raw: str | None = None
 
-    def call_args(
-        self, arguments: msgspec.Struct, context: RunContext | None
-    ) -> tuple[list[Any], dict[str, Any]]:
+    def call_args(self, arguments: Any, context: RunContext | None) -> tuple[list[Any], dict[str, Any]]:
         """Positional and keyword arguments for the function, from decoded ``arguments``."""
 
         def value(name: str) -> Any:
-            return context if name == self.context else getattr(arguments, name)
+            if name == self.context:
+                return context
+            return arguments if name == self.raw else getattr(arguments, name)
 
         return [value(n) for n in self.positional], {n: value(n) for n in self.keyword}
 
@@ -149,6 +158,57 @@ def describe(fn: Callable[..., Any], name: str) -> ToolSpec:
         context=context,
         description=description,
         decoder=msgspec.json.Decoder(arguments),
+    )
+
+
+def describe_raw(fn: Callable[..., Any], name: str, schema: Mapping[str, Any]) -> ToolSpec:
+    """The :class:`ToolSpec` of ``fn`` offered with a ready ``schema`` (``description``, ``parameters``).
+
+    ``fn`` takes the decoded arguments object as its one parameter (and may take a
+    :class:`RunContext` too); the schema's ``name`` is read by the caller.
+    """
+    description = schema.get("description", "")
+    parameters = schema.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(description, str):
+        raise ConfigError(f"tool {name!r}: the raw schema's 'description' must be a string")
+    if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
+        raise ConfigError(
+            f"tool {name!r}: the raw schema's 'parameters' must be a JSON schema of type 'object'",
+            hint='e.g. {"type": "object", "properties": {"city": {"type": "string"}}}',
+        )
+    try:
+        signature = inspect.signature(fn)
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError, ValueError) as e:
+        raise ConfigError(f"tool {name!r}: cannot read the parameters of {fn!r}: {e}") from e
+    positional: list[str] = []
+    keyword: list[str] = []
+    context: str | None = None
+    raw: list[str] = []
+    for index, param in enumerate(signature.parameters.values()):
+        if index == 0 and param.name in ("self", "cls") and param.name not in hints:
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigError(f"tool {name!r}, parameter {param.name!r}: a raw-schema tool takes no *args")
+        (positional if param.kind is param.POSITIONAL_ONLY else keyword).append(param.name)
+        if param.name in hints and _is_context(hints[param.name]) and context is None:
+            context = param.name
+        else:
+            raw.append(param.name)
+    if len(raw) != 1:
+        raise ConfigError(
+            f"tool {name!r}: a raw-schema tool takes one parameter for the arguments, not {len(raw)}",
+            hint="def tool(raw_arguments: dict[str, object], ctx: RunContext) -> ...",
+        )
+    return ToolSpec(
+        arguments=dict,
+        parameters=copy.deepcopy(dict(parameters)),
+        positional=tuple(positional),
+        keyword=tuple(keyword),
+        context=context,
+        description=description,
+        decoder=msgspec.json.Decoder(dict[str, Any]),
+        raw=raw[0],
     )
 
 

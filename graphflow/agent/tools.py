@@ -4,7 +4,8 @@
 description and the JSON schema of its parameters; :func:`invoke` runs one call from the
 model's JSON arguments and always answers with a :class:`ToolResult` the model can read;
 a :class:`ToolSet` holds the tools an agent offers and :func:`run_calls` runs the calls
-of one reply concurrently. See docs/tools.md.
+of one reply concurrently. ``@function_tool(raw_schema=...)`` offers a function with a
+ready JSON schema instead (it gets the arguments as one dict). See docs/tools.md.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import inspect
 import logging
 import re
 import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import msgspec
 
 from graphflow.agent.tool_context import RunContext, ToolCallLike
-from graphflow.agent.tool_schema import ToolSpec, describe, explain
+from graphflow.agent.tool_schema import ToolSpec, describe, describe_raw, explain
 from graphflow.errors import ConfigError, GraphflowError
 
 __all__ = [
@@ -84,7 +85,9 @@ class FunctionTool(Generic[P, R_co]):
     """A function the model can call: its name, description and the JSON schema of its parameters.
 
     Calling the tool object calls the function itself, so decorated functions stay
-    usable (and testable) as plain Python.
+    usable (and testable) as plain Python. With ``raw_schema`` (``name``,
+    ``description``, ``parameters``) the schema is taken as given and the function gets
+    the arguments as one dict.
     """
 
     def __init__(
@@ -94,14 +97,20 @@ class FunctionTool(Generic[P, R_co]):
         name: str | None = None,
         description: str | None = None,
         spec: ToolSpec | None = None,
+        raw_schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.name: str = name or str(getattr(fn, "__name__", ""))
+        raw_name = raw_schema.get("name") if raw_schema is not None else None
+        self.name: str = (
+            name or (raw_name if isinstance(raw_name, str) else "") or str(getattr(fn, "__name__", ""))
+        )
         if not _NAME.match(self.name):
             raise ConfigError(
                 f"{self.name!r} cannot be a tool name",
                 hint="use 1 to 64 letters, digits, '_' or '-' (pass name=... to the decorator)",
             )
-        self.spec = spec or describe(fn, self.name)
+        if spec is None:
+            spec = describe(fn, self.name) if raw_schema is None else describe_raw(fn, self.name, raw_schema)
+        self.spec = spec
         self.description: str = self.spec.description if description is None else description
         self._fn = fn
         self._is_async = inspect.iscoroutinefunction(fn) or (
@@ -174,19 +183,27 @@ def function_tool(fn: Callable[P, R_co], /) -> FunctionTool[P, R_co]: ...
 
 @overload
 def function_tool(
-    *, name: str | None = None, description: str | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    raw_schema: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R_co]], FunctionTool[P, R_co]]: ...
 
 
 def function_tool(
-    fn: Callable[P, R_co] | None = None, /, *, name: str | None = None, description: str | None = None
+    fn: Callable[P, R_co] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    raw_schema: Mapping[str, Any] | None = None,
 ) -> FunctionTool[P, R_co] | Callable[[Callable[P, R_co]], FunctionTool[P, R_co]]:
-    """Make a typed function a tool: ``@function_tool`` or ``@function_tool(name=..., description=...)``."""
+    """Make a function a tool: ``@function_tool``, or ``@function_tool(name=..., raw_schema=...)``."""
     if fn is not None:
-        return FunctionTool(fn, name=name, description=description)
+        return FunctionTool(fn, name=name, description=description, raw_schema=raw_schema)
 
     def decorate(f: Callable[P, R_co]) -> FunctionTool[P, R_co]:
-        return FunctionTool(f, name=name, description=description)
+        return FunctionTool(f, name=name, description=description, raw_schema=raw_schema)
 
     return decorate
 

@@ -45,7 +45,9 @@ class RoomChatInput(Node):
     options: RoomChatOptions
     out = Output(EndOfTurn, doc="typed user turns (reason ``typed``)")
 
-    def __init__(self, options: RoomChatOptions | None = None, *, room: rtc.Room, name: str | None = None) -> None:
+    def __init__(
+        self, options: RoomChatOptions | None = None, *, room: rtc.Room, name: str | None = None
+    ) -> None:
         super().__init__(options, name=name)
         self.room = room
         self.received = 0
@@ -77,7 +79,9 @@ class RoomChatInput(Node):
                 text = self._texts.popleft()
                 await self.cancel("typed")  # stop the reply in flight before answering this
                 now = self.now()
-                await self.out.send(EndOfTurn(text=text, reason=TYPED, created=now, generation=self.generation))
+                await self.out.send(
+                    EndOfTurn(text=text, reason=TYPED, created=now, generation=self.generation)
+                )
             if self._ended:
                 return
             self._wake.clear()
