@@ -11,12 +11,13 @@ Control frames and frames marked ``survive`` are never dropped.
 
 Batching suits a stream, not the start of one: a producer that wakes a consumer which had
 been idle for a while (:data:`HANDOFF_IDLE`: a reply's first token, its first audio) would
-otherwise go on producing — a TTS cuts a whole sentence into frames, a stand-in LLM emits
-every token — before the consumer sees the first frame. So such a wake asks the producing
-task to *hand off*: it yields once at its next ``send`` and the consumer takes the frame
-first. The next :data:`HANDOFF_BURST` wakes of that burst hand off too; a busy consumer
-(which is not waiting) costs nothing, and a steady stream, whose consumer is never idle
-that long, keeps its batches.
+otherwise go on producing — a TTS pushes a whole sentence's frames, a stand-in LLM every
+token — before the consumer sees the first frame. So when such a producer offers a second
+frame before the woken consumer ran, it is asked to *hand off*: it yields once at its next
+``send`` and the consumer takes what is queued. This holds for the first
+:data:`HANDOFF_BURST` wakes after the idle spell; then the queue batches as usual. A
+producer that offers one frame per wake (a paced audio stream) never yields for it, and
+one that never finds its consumer idle that long (a throughput run) keeps its batches.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from graphflow.runtime.stats import EdgeStats, LatencyStats
 from graphflow.timebase import MS
 
 HANDOFF_IDLE = 1 * MS
-"""A consumer idle this long (clock ns) starts a burst: waking it hands off to it."""
+"""A consumer idle this long (clock ns) when a frame wakes it starts a burst."""
 HANDOFF_BURST = 16
-"""Wakes of a burst that hand off to the consumer (then the queue batches as usual)."""
+"""Hand-offs in one burst (then the queue batches as usual)."""
 
 
 class EdgeQueue:
@@ -56,6 +57,7 @@ class EdgeQueue:
         "consumer",
         "idle_since",
         "burst",
+        "waking",
         "now",
         "space_waiters",
         "handler",
@@ -87,6 +89,7 @@ class EdgeQueue:
         self.consumer: asyncio.Future[None] | None = None
         self.idle_since = 0
         self.burst = 0
+        self.waking = False
         self.now = now
         self.space_waiters: list[asyncio.Future[None]] = []
         self.handler: Callable[[Frame], Any] | None = None
@@ -117,19 +120,21 @@ class EdgeQueue:
             self.consumer = None
             if not consumer.done():
                 consumer.set_result(None)
-                self._hand_off()
+                if self.now() - self.idle_since >= HANDOFF_IDLE:
+                    self.burst = HANDOFF_BURST
+                self.waking = self.burst > 0
+        elif self.waking:
+            self._hand_off()
 
     def wait(self, waiter: asyncio.Future[None]) -> None:
         """The consumer waits for a frame on ``waiter`` (resolved by the next offer)."""
         self.consumer = waiter
         self.idle_since = self.now()
+        self.waking = False
 
     def _hand_off(self) -> None:
-        """A consumer was woken: ask the producing task to yield if a burst starts or goes on."""
-        if self.now() - self.idle_since >= HANDOFF_IDLE:
-            self.burst = HANDOFF_BURST
-        elif not self.burst:
-            return
+        """A second frame came before the woken consumer ran: the producing task should yield."""
+        self.waking = False
         self.burst -= 1
         self.handoff = True
         pressure = self.pressure
