@@ -4,10 +4,12 @@ For each fixture and run, one session listens to the recording (then to silence)
 answers; with ``barge_in`` a second utterance starts while the agent is answering. The
 session's per-exchange metrics give every stage's latency; barge-in is measured from the
 VAD's onset event to the moment playout went silent, and cancellation propagation from
-the cancel report. In ``standin`` mode STT and TTS are stand-ins of fixed delay and the
-LLM is the local responder with a fixed time to first token, so
-``engine_added = voice_to_voice - end_of_turn - llm_ttft - tts_first_byte`` is the
-engine's own cost; in ``models`` mode every stage is the real local model.
+the cancel report. In ``standin`` mode STT, LLM and TTS are stand-ins of known delay
+that time each of their calls, and ``engine_added`` is voice-to-voice minus the
+endpointing (end of speech → turn decision) minus the *measured* time inside the LLM and
+TTS calls on the reply's path (:mod:`graphflow.bench.attribution`); the older figure,
+which subtracts the configured delays instead, is kept as ``engine_added_configured``.
+In ``models`` mode every stage is the real local model.
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ import numpy as np
 
 from graphflow.agent.events import AgentPaused, AgentStoppedSpeaking, TurnMetrics, UserStartedSpeaking
 from graphflow.agent.session import AgentSession
-from graphflow.bench.standins import StandInSTT, StandInSTTOptions, StandInTTS, StandInTTSOptions
+from graphflow.bench.attribution import attribute, configured_engine_added
+from graphflow.bench.standins import (
+    ProviderCall,
+    StandInLLM,
+    StandInLLMOptions,
+    StandInSTT,
+    StandInSTTOptions,
+    StandInTTS,
+    StandInTTSOptions,
+)
 from graphflow.errors import ConfigError
 from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.nodes.turn.detector import TurnOptions
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
 from graphflow.runtime.stats import LatencyStats
@@ -54,7 +64,7 @@ class LatencyOptions(msgspec.Struct, frozen=True):
     stt_delay_ms: int = 150
     preemptive: bool = False
     """Off by default here: stages then run one after the other, as in Pipecat's pipeline, so
-    ``engine_added`` subtracts the whole configured time to first token."""
+    the whole LLM call lies between the turn decision and the first audio."""
 
 
 @dataclass
@@ -65,6 +75,9 @@ class RunResult:
     run: int
     turns: list[TurnMetrics] = field(default_factory=list)
     engine_added_ms: list[float] = field(default_factory=list)
+    engine_added_configured_ms: list[float] = field(default_factory=list)
+    model_ms: list[float] = field(default_factory=list)
+    standin_overshoot_ms: list[float] = field(default_factory=list)
     barge_in_ms: list[float] = field(default_factory=list)
     cancel_propagation_ms: list[float] = field(default_factory=list)
     frame_lag_ms: list[float] = field(default_factory=list)
@@ -102,8 +115,27 @@ def scenario(fixture: Path, interruption: Path | None, out: Path) -> Path:
     return out
 
 
-def build(options: LatencyOptions, path: Path, script: list[str], hub: ModelHub) -> AgentSession:
-    """A session on ``path``: stand-ins or real models, as ``options.mode`` says."""
+Stages = Callable[[LatencyOptions, list[str]], StageOverrides]
+"""Makes the stand-in STT, LLM and TTS of one session (tests pass their own)."""
+
+
+def standin_stages(options: LatencyOptions, script: list[str]) -> StageOverrides:
+    """The stand-ins with the options' delays; the STT answers with ``script``."""
+    return StageOverrides(
+        stt=StandInSTT(script, StandInSTTOptions(delay_ms=options.stt_delay_ms), name="stt"),
+        llm=StandInLLM(StandInLLMOptions(ttft_ms=options.llm_ttft_ms), name="llm"),
+        tts=StandInTTS(StandInTTSOptions(first_byte_ms=options.tts_first_byte_ms), name="tts"),
+    )
+
+
+def build(
+    options: LatencyOptions,
+    path: Path,
+    script: list[str],
+    hub: ModelHub,
+    stages: Stages = standin_stages,
+) -> AgentSession:
+    """A session on ``path``: stand-ins (made by ``stages``) or real models, as ``options.mode`` says."""
     agent = VoiceAgentOptions(
         input=str(path),
         tail_silence_ms=6000 if options.barge_in else 3000,
@@ -115,13 +147,7 @@ def build(options: LatencyOptions, path: Path, script: list[str], hub: ModelHub)
         return session
     if options.mode != "standin":
         raise ConfigError(f"unknown bench mode {options.mode!r}", hint="standin or models")
-    overrides = StageOverrides(
-        stt=StandInSTT(script, StandInSTTOptions(delay_ms=options.stt_delay_ms), name="stt"),
-        llm=LocalResponder(
-            LocalResponderOptions(ttft_ms=options.llm_ttft_ms, tokens_per_second=0), name="llm"
-        ),
-        tts=StandInTTS(StandInTTSOptions(first_byte_ms=options.tts_first_byte_ms), name="tts"),
-    )
+    overrides = stages(options, script)
     session = build_session(agent, hub=hub, overrides=overrides)
     session.frame_lag = LatencyStats(keep=LAG_SAMPLES)
     assert overrides.llm is not None
@@ -138,12 +164,16 @@ def measure(session: AgentSession, fixture: str, run: int, options: LatencyOptio
     result = RunResult(fixture, run)
     result.turns = list(session.metrics)
     if options.mode == "standin":
+        llm_calls, tts_calls = standin_calls(session)
         for m in result.turns:
-            if m.voice_to_voice_ms is not None and m.end_of_turn_ms is not None:
-                added = (
-                    m.voice_to_voice_ms - m.end_of_turn_ms - options.llm_ttft_ms - options.tts_first_byte_ms
-                )
-                result.engine_added_ms.append(added)
+            configured = configured_engine_added(m, options.llm_ttft_ms, options.tts_first_byte_ms)
+            if configured is not None:
+                result.engine_added_configured_ms.append(configured)
+            split = attribute(m, llm_calls, tts_calls)
+            if split is not None:
+                result.engine_added_ms.append(split.engine_added_ms)
+                result.model_ms.append(split.model_ms)
+                result.standin_overshoot_ms.append(split.overshoot_ms)
     onsets = [e.at for e in session.events if isinstance(e, UserStartedSpeaking)]
     for event in session.events:
         if isinstance(event, AgentPaused):
@@ -156,6 +186,18 @@ def measure(session: AgentSession, fixture: str, run: int, options: LatencyOptio
         result.cancel_propagation_ms = [r.propagation_ns / MS for r in session.runner.cancellations]
     result.frame_lag_ms = [v / MS for v in session.frame_lag.samples]
     return result
+
+
+def standin_calls(session: AgentSession) -> tuple[list[ProviderCall], list[ProviderCall]]:
+    """The calls the session's stand-in LLM and TTS made (empty lists for other nodes)."""
+    llm: list[ProviderCall] = []
+    tts: list[ProviderCall] = []
+    for node in session.graph.nodes():
+        if isinstance(node, StandInLLM):
+            llm = node.calls
+        elif isinstance(node, StandInTTS):
+            tts = node.calls
+    return llm, tts
 
 
 def compute_samples(session: AgentSession, into: dict[str, list[float]], seen: dict[int, int]) -> None:
@@ -181,6 +223,8 @@ def compute_samples(session: AgentSession, into: dict[str, list[float]], seen: d
         elif isinstance(node, SentenceTTS):
             found["tts_first_audio"] = node.stats.first_audio.samples
             found["tts_sentence"] = node.stats.synthesis.samples
+        if isinstance(node, StandInLLM | StandInTTS):
+            found[f"standin_{node.name}_call"] = [c.end - c.start for c in node.calls]
         for key, samples in found.items():
             into.setdefault(key, []).extend(v / MS for v in samples)
 
@@ -195,8 +239,11 @@ def run_latency(
     hub: ModelHub | None = None,
     progress: Callable[[str], None] | None = None,
     compute: dict[str, list[float]] | None = None,
+    stages: Stages = standin_stages,
 ) -> list[RunResult]:
-    """Every fixture and run, one session at a time; model-call times go into ``compute``."""
+    """Every fixture and run, one session at a time; model-call times go into ``compute``.
+
+    ``stages`` makes each session's stand-ins (``standin`` mode)."""
     base = Path(options.fixtures_dir)
     transcripts = manifest(base)
     hub = hub or ModelHub()
@@ -208,7 +255,7 @@ def run_latency(
                 interruption = base / INTERRUPTION if options.barge_in else None
                 path = scenario(base / name, interruption, Path(tmp) / f"{run}-{name}")
                 script = [transcripts.get(name, ""), transcripts.get(INTERRUPTION, "")]
-                session = build(options, path, script, hub)
+                session = build(options, path, script, hub, stages)
                 if options.virtual:
                     clock = VirtualClock()
                     clock.run(run_session(session, clock))

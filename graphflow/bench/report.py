@@ -5,7 +5,11 @@
 transcript), ``end_of_turn_ms`` (→ turn decision), ``llm_ttft_ms`` (turn → first token),
 ``tts_ttfb_ms`` (first token → first audio), ``sink_ms`` (first audio → playing),
 ``voice_to_voice_ms`` (end of user speech → agent audio playing), ``engine_added_ms``
-(stand-in mode: voice-to-voice - end of turn - LLM and TTS stand-in delays),
+(stand-in mode: voice-to-voice - end of turn - the measured time inside the LLM and TTS
+calls on the reply's path, see :mod:`graphflow.bench.attribution`), ``model_ms`` (that
+measured model time), ``standin_overshoot_ms`` (how much later than configured those two
+calls answered), ``engine_added_configured_ms`` (the older figure: voice-to-voice - end
+of turn - the configured LLM and TTS delays, which counts the stand-ins' overshoot too),
 ``barge_in_ms`` (VAD onset of speech over the agent → playout silent),
 ``cancel_propagation_ms`` (trigger → last target flushed), ``frame_lag_ms``.
 """
@@ -34,6 +38,20 @@ STAGES = (
     "voice_to_voice_ms",
 )
 """Per-exchange metrics taken from the session, in pipeline order."""
+RUN_FIGURES = (
+    "engine_added_ms",
+    "engine_added_configured_ms",
+    "model_ms",
+    "standin_overshoot_ms",
+    "barge_in_ms",
+    "cancel_propagation_ms",
+    "frame_lag_ms",
+)
+"""Figures each run collects itself (see :class:`~graphflow.bench.latency.RunResult`)."""
+
+
+ENGINE_ADDED = ("engine_added_ms", "engine_added_configured_ms")
+"""The two engine-added figures a peer may report (measured model time, configured delays)."""
 
 
 def summarize(results: list[RunResult]) -> dict[str, Any]:
@@ -41,7 +59,7 @@ def summarize(results: list[RunResult]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for stage in STAGES:
         summary[stage] = percentiles(getattr(m, stage) for r in results for m in r.turns)
-    for key in ("engine_added_ms", "barge_in_ms", "cancel_propagation_ms", "frame_lag_ms"):
+    for key in RUN_FIGURES:
         summary[key] = percentiles(v for r in results for v in getattr(r, key))
     return summary
 
@@ -70,6 +88,9 @@ def document(
                 "run": r.run,
                 "turns": [{f: getattr(m, f) for f in m.__struct_fields__} for m in r.turns],
                 "engine_added_ms": r.engine_added_ms,
+                "engine_added_configured_ms": r.engine_added_configured_ms,
+                "model_ms": r.model_ms,
+                "standin_overshoot_ms": r.standin_overshoot_ms,
                 "barge_in_ms": r.barge_in_ms,
                 "cancel_propagation_ms": r.cancel_propagation_ms,
                 "interrupted": r.interrupted,
@@ -90,9 +111,13 @@ def ratios(doc: dict[str, Any], engine: dict[str, Any] | None = None) -> dict[st
     ours = doc["summary"]
     for peer, theirs in (doc.get("peers") or {}).items():
         row: dict[str, float | None] = {}
-        for key in ("end_of_turn_ms", "voice_to_voice_ms", "engine_added_ms", "barge_in_ms"):
+        for key in ("end_of_turn_ms", "voice_to_voice_ms", *ENGINE_ADDED, "barge_in_ms"):
+            # a peer that only measured the configured-delay figure is compared on that figure
+            mine = key
+            if key == "engine_added_ms" and "engine_added_configured_ms" not in theirs:
+                mine = "engine_added_configured_ms" if "engine_added_configured_ms" in ours else key
             for q in ("p50", "p99"):
-                a, b = ours.get(key, {}).get(q), (theirs.get(key) or {}).get(q)
+                a, b = ours.get(mine, {}).get(q), (theirs.get(key) or {}).get(q)
                 row[f"{key}.{q}"] = a / b if a is not None and b else None
         hop = (theirs.get("per_hop_us") or {}).get("10")
         if engine is not None and hop:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from graphflow.bench.latency import LatencyOptions, build, manifest, scenario
+from graphflow.bench.attribution import attribute
+from graphflow.bench.latency import LatencyOptions, build, manifest, scenario, standin_calls
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
 from graphflow.timebase import MS
@@ -69,12 +70,11 @@ async def _run_many(
         for i, session in enumerate(sessions):
             group.create_task(_staggered(session, clock, i * 20 * MS / max(1, count)))
     lags = [v / MS for s in sessions for v in s.frame_lag.samples]
-    added = [
-        m.voice_to_voice_ms - m.end_of_turn_ms - options.llm_ttft_ms - options.tts_first_byte_ms
-        for s in sessions
-        for m in s.metrics
-        if m.voice_to_voice_ms is not None and m.end_of_turn_ms is not None
-    ]
+    added: list[float] = []
+    for s in sessions:
+        llm_calls, tts_calls = standin_calls(s)
+        splits = (attribute(m, llm_calls, tts_calls) for m in s.metrics)
+        added.extend(split.engine_added_ms for split in splits if split is not None)
     return lags, added, sum(len(s.metrics) for s in sessions)
 
 

@@ -70,7 +70,7 @@ async def _feed_one(state: NodeState, queue: EdgeQueue, task: asyncio.Task[Any])
             await state.wait_resumed()
         if not items:
             waiter: asyncio.Future[None] = loop.create_future()
-            queue.consumer = waiter
+            queue.wait(waiter)
             await waiter
             continue
         if inline_pop:  # EdgeQueue.pop, inlined on the hot path
@@ -132,7 +132,7 @@ async def _feed_many(state: NodeState, task: asyncio.Task[Any]) -> None:
         if queue is None:
             waiter: asyncio.Future[None] = loop.create_future()
             for candidate in open_queues:
-                candidate.consumer = waiter
+                candidate.wait(waiter)
             await waiter
             continue
         frame = queue.pop()

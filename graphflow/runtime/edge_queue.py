@@ -8,11 +8,22 @@ watermark, as in GStreamer's queue), so producer and consumer hand over frames i
 batches instead of switching tasks on every frame.
 Under the drop policies the newest or the oldest data frame is dropped and counted.
 Control frames and frames marked ``survive`` are never dropped.
+
+Batching suits a stream, not the start of one: a producer that wakes a consumer which had
+been idle for a while (:data:`HANDOFF_IDLE`: a reply's first token, its first audio) would
+otherwise go on producing — a TTS pushes a whole sentence's frames, a stand-in LLM every
+token — before the consumer sees the first frame. So when such a producer offers a second
+frame before the woken consumer ran, it is asked to *hand off*: it yields once at its next
+``send`` and the consumer takes what is queued. This holds for the first
+:data:`HANDOFF_BURST` wakes after the idle spell; then the queue batches as usual. A
+producer that offers one frame per wake (a paced audio stream) never yields for it, and
+one that never finds its consumer idle that long (a throughput run) keeps its batches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +33,12 @@ import msgspec
 from graphflow.frames import Frame
 from graphflow.queue_spec import Overflow, QueueSpec
 from graphflow.runtime.stats import EdgeStats, LatencyStats
+from graphflow.timebase import MS
+
+HANDOFF_IDLE = 1 * MS
+"""A consumer idle this long (clock ns) when a frame wakes it starts a burst."""
+HANDOFF_BURST = 16
+"""Hand-offs in one burst (then the queue batches as usual)."""
 
 
 class EdgeQueue:
@@ -36,7 +53,12 @@ class EdgeQueue:
         "low_water",
         "queued_time",
         "pressure",
+        "handoff",
         "consumer",
+        "idle_since",
+        "burst",
+        "waking",
+        "now",
         "space_waiters",
         "handler",
         "handler_async",
@@ -47,7 +69,13 @@ class EdgeQueue:
         "high_water",
     )
 
-    def __init__(self, label: str, spec: QueueSpec, pressure: list[EdgeQueue]) -> None:
+    def __init__(
+        self,
+        label: str,
+        spec: QueueSpec,
+        pressure: list[EdgeQueue],
+        now: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         self.label = label
         self.spec = spec
         self.items: deque[Frame] = deque()
@@ -56,7 +84,13 @@ class EdgeQueue:
         self.low_water = max(1, spec.max_frames // 2)
         self.queued_time = 0
         self.pressure = pressure
+        self.handoff = False
+        """Set when this queue woke an idle consumer: the producing task should yield once."""
         self.consumer: asyncio.Future[None] | None = None
+        self.idle_since = 0
+        self.burst = 0
+        self.waking = False
+        self.now = now
         self.space_waiters: list[asyncio.Future[None]] = []
         self.handler: Callable[[Frame], Any] | None = None
         self.handler_async = False
@@ -86,6 +120,26 @@ class EdgeQueue:
             self.consumer = None
             if not consumer.done():
                 consumer.set_result(None)
+                if self.now() - self.idle_since >= HANDOFF_IDLE:
+                    self.burst = HANDOFF_BURST
+                self.waking = self.burst > 0
+        elif self.waking:
+            self._hand_off()
+
+    def wait(self, waiter: asyncio.Future[None]) -> None:
+        """The consumer waits for a frame on ``waiter`` (resolved by the next offer)."""
+        self.consumer = waiter
+        self.idle_since = self.now()
+        self.waking = False
+
+    def _hand_off(self) -> None:
+        """A second frame came before the woken consumer ran: the producing task should yield."""
+        self.waking = False
+        self.burst -= 1
+        self.handoff = True
+        pressure = self.pressure
+        if not pressure or pressure[-1] is not self:
+            pressure.append(self)
 
     def _overflow(self) -> None:
         policy = self.spec.overflow
@@ -172,14 +226,13 @@ class EdgeQueue:
 class TracedEdgeQueue(EdgeQueue):
     """An edge queue that also records each frame's time in the queue (tracing on)."""
 
-    __slots__ = ("stamps", "now", "latency")
+    __slots__ = ("stamps", "latency")
 
     def __init__(
         self, label: str, spec: QueueSpec, pressure: list[EdgeQueue], now: Callable[[], int], keep: int
     ) -> None:
-        super().__init__(label, spec, pressure)
+        super().__init__(label, spec, pressure, now)
         self.stamps: deque[int] = deque()
-        self.now = now
         self.latency = LatencyStats(keep)
 
     def offer(self, frame: Frame) -> None:

@@ -65,13 +65,23 @@ class RunState:
 
     # ------------------------------------------------------------- backpressure
     def relieve_pressure(self) -> Awaitable[None]:
-        """Take the queues the current task filled and wait until each has room again."""
-        blocked = self.pressure[:]
+        """Take the queues the current task filled and wait until each has room again;
+        yield once if one of them woke an idle consumer (a hand-off, see ``edge_queue``)."""
+        queues = self.pressure[:]
         self.pressure.clear()
-        blocked = [q for q in dict.fromkeys(blocked) if q.full()]
-        if not blocked:
-            return self.ready
-        return _wait_space(blocked)
+        handoff = False
+        blocked = []
+        for queue in dict.fromkeys(queues):
+            if queue.handoff:
+                queue.handoff = False
+                handoff = True
+            if queue.full():
+                blocked.append(queue)
+        if blocked:
+            return _wait_space(blocked)
+        if handoff:
+            return asyncio.sleep(0)
+        return self.ready
 
     # ------------------------------------------------------------ run-node reads
     async def read_port(self, port: InputPort[Any]) -> Frame:
@@ -102,7 +112,7 @@ class RunState:
                 continue
             waiter: asyncio.Future[None] = loop.create_future()
             for queue in open_queues:
-                queue.consumer = waiter
+                queue.wait(waiter)
             await waiter
 
     # ------------------------------------------------------------- cancellation
@@ -234,7 +244,7 @@ def _make_queue(rt: RunState, edge: EdgePlan) -> EdgeQueue:
     assert edge.queue is not None
     if rt.options.trace:
         return TracedEdgeQueue(edge.label, edge.queue, rt.pressure, rt.clock.now, rt.options.keep_samples)
-    return EdgeQueue(edge.label, edge.queue, rt.pressure)
+    return EdgeQueue(edge.label, edge.queue, rt.pressure, rt.clock.now)
 
 
 def _handler(rt: RunState, state: NodeState, port: InputPort[Any]) -> Callable[[Frame], Any]:

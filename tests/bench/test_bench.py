@@ -31,6 +31,7 @@ def test_injected_delays_come_out_as_the_measured_figures(ttft: int, first_byte:
     assert summary["tts_ttfb_ms"]["p50"] == pytest.approx(first_byte)
     # virtual time: the engine itself takes no time, so nothing is left over
     assert summary["engine_added_ms"]["max"] == pytest.approx(0, abs=1e-6)
+    assert summary["model_ms"]["samples"] == pytest.approx([ttft + first_byte] * 2)
     assert summary["sink_ms"]["max"] == pytest.approx(0, abs=1e-6)
     v2v = summary["voice_to_voice_ms"]["samples"]
     eot = summary["end_of_turn_ms"]["samples"]
@@ -94,13 +95,21 @@ def test_document_carries_peer_figures_and_ratios() -> None:
     doc = document(options(), [], [], {}, {"pipecat": peer})
     assert doc["peers"]["pipecat"]["per_hop_us"]["10"] == 9.0
     assert doc["summary"]["barge_in_ms"]["count"] == 0
-    doc["summary"]["engine_added_ms"] = {"p50": 1.5, "p99": 3.0}
+    doc["summary"]["engine_added_ms"] = {"p50": 0.5, "p99": 1.0}
+    doc["summary"]["engine_added_configured_ms"] = {"p50": 1.5, "p99": 3.0}
     doc["sessions_at_lag_20ms"] = 16
     row = ratios(doc, {"per_hop_us": 0.9, "fused_per_hop_us": 0.18})["pipecat"]
+    # this peer measured only the configured-delay figure: it is compared with ours
     assert row["engine_added_ms.p50"] == pytest.approx(0.25)
     assert row["engine_added_ms.p99"] == pytest.approx(1 / 3)
     assert row["per_hop_us"] == pytest.approx(0.1) and row["fused_per_hop_us"] == pytest.approx(0.02)
     assert row["sessions_at_lag_20ms"] == pytest.approx(4.0)
+    # a peer that measured its model calls is compared figure for figure
+    peer["engine_added_configured_ms"] = {"p50": 6.0, "p99": 9.0}
+    peer["engine_added_ms"] = {"p50": 2.0, "p99": 4.0}
+    row = ratios(doc)["pipecat"]
+    assert row["engine_added_ms.p50"] == pytest.approx(0.25)
+    assert row["engine_added_configured_ms.p99"] == pytest.approx(1 / 3)
 
 
 def test_default_fixture_set_is_one_list_of_existing_fixtures(tmp_path: Path) -> None:
