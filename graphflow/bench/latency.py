@@ -41,6 +41,7 @@ from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, buil
 from graphflow.models import ModelHub
 from graphflow.nodes.turn.detector import TurnOptions
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
+from graphflow.runtime.heap import freeze_loaded
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS
 
@@ -234,6 +235,16 @@ async def run_session(session: AgentSession, clock: Clock) -> None:
     await session.run(clock)
 
 
+def load_models(hub: ModelHub) -> None:
+    """Load the shared models before the first session, then freeze the heap (as a worker does)."""
+    from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
+    from graphflow.nodes.vad.silero_executor import SileroExecutor
+
+    SileroExecutor.shared(hub)  # both modes run the real VAD and turn model
+    SmartTurnExecutor.shared(hub).load()
+    freeze_loaded()
+
+
 def run_latency(
     options: LatencyOptions,
     hub: ModelHub | None = None,
@@ -247,6 +258,7 @@ def run_latency(
     base = Path(options.fixtures_dir)
     transcripts = manifest(base)
     hub = hub or ModelHub()
+    load_models(hub)
     results = []
     seen: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="graphflow-bench-") as tmp:

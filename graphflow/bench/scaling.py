@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from graphflow.bench.attribution import attribute
-from graphflow.bench.latency import LatencyOptions, build, manifest, scenario, standin_calls
+from graphflow.bench.latency import LatencyOptions, build, load_models, manifest, scenario, standin_calls
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
 from graphflow.timebase import MS
@@ -88,6 +88,7 @@ def run_point(
 ) -> tuple[list[float], list[float], int, float, float, float]:
     """Run ``count`` sessions in this process: lags, engine-added, exchanges, cpu s, wall s, rss MB."""
     hub = ModelHub()
+    load_models(hub)
     with tempfile.TemporaryDirectory(prefix="graphflow-scale-") as tmp:
         before_rss = _rss_mb()
         cpu0, wall0 = time.process_time(), time.perf_counter()

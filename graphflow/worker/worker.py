@@ -19,6 +19,7 @@ from livekit.protocol import agent as proto
 from livekit.protocol import models
 
 from graphflow import __version__
+from graphflow.runtime.heap import freeze_loaded
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
 from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, Prewarm, run_job
 from graphflow.worker.load import LoadMeter
@@ -97,6 +98,7 @@ class Worker:
             try:
                 if self.prewarm is not None:  # before registering: no job waits for it
                     await self.prewarm()
+                    freeze_loaded()  # what prewarm loaded lives as long as the process
                 await self._connection_loop()
             finally:
                 probe.cancel()

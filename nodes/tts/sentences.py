@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -214,40 +215,41 @@ class SentenceTTS(Node):
         if reply.tail is not None:
             await self._send(reply, reply.tail)
             reply.tail = None
-        frames = self._frames(reply, sentence, pcm)
-        for f in frames[:-1]:
-            await self._send(reply, f)
-        reply.tail = frames[-1]
+        held: SpeechAudio | None = None  # one frame behind: the last is kept as the tail
+        for frame in self._frames(reply, sentence, pcm):  # made as sent: the first leaves at once
+            if held is not None:
+                await self._send(reply, held)
+            held = frame
+        reply.tail = held
         reply.segment += 1
 
-    def _frames(self, reply: _Reply, sentence: str, pcm: np.ndarray) -> list[SpeechAudio]:
+    def _frames(self, reply: _Reply, sentence: str, pcm: np.ndarray) -> Iterator[SpeechAudio]:
+        """``pcm`` as 20 ms frames of ``reply``, made one at a time (its sample count moves on at once)."""
         rate = self.rate
         step = rate * FRAME_MS // 1000
         total = len(pcm)
         column = pcm.reshape(-1, 1)
         created = self.now()
-        frames = []
+        base = reply.samples
+        reply.samples += total
+        segment, generation, reply_id = reply.segment, reply.generation, reply.reply_id
         for offset in range(0, total, step):
             chunk = column[offset : offset + step]
-            start = reply.samples + offset
+            start = base + offset
             pts = samples_to_ns(start, rate)
-            frames.append(
-                SpeechAudio(
-                    samples=chunk,
-                    rate=rate,
-                    pts=pts,
-                    duration=samples_to_ns(start + len(chunk), rate) - pts,
-                    created=created,
-                    generation=reply.generation,
-                    reply_id=reply.reply_id,
-                    text=sentence,
-                    segment=reply.segment,
-                    offset=offset,
-                    total=total,
-                )
+            yield SpeechAudio(
+                samples=chunk,
+                rate=rate,
+                pts=pts,
+                duration=samples_to_ns(start + len(chunk), rate) - pts,
+                created=created,
+                generation=generation,
+                reply_id=reply_id,
+                text=sentence,
+                segment=segment,
+                offset=offset,
+                total=total,
             )
-        reply.samples += total
-        return frames
 
     async def _send(self, reply: _Reply, frame: SpeechAudio) -> None:
         if reply.generation < self.floor or self._reply is not reply:
@@ -268,7 +270,7 @@ class SentenceTTS(Node):
     def _silence(self, reply: _Reply) -> SpeechAudio:
         """A 20 ms silent frame of ``reply`` (to carry its end or a mark when no speech does)."""
         silence = np.zeros(self.rate * FRAME_MS // 1000, np.int16)
-        return self._frames(reply, "", silence)[0]
+        return next(self._frames(reply, "", silence))
 
     async def _finish(self, reply: _Reply) -> None:
         last = reply.tail
