@@ -39,7 +39,13 @@ INTERRUPTION = "cmd_go_forward_ten_meters.wav"  # the utterance that barges in (
 BARGE_AFTER_S = 1.0  # after the agent's first audio frame played
 TAIL_S = 3.0  # silence after the fixture (scaling) / after the interruption (latency)
 GIVE_UP_S = 10.0  # of silence after the fixture with no agent audio
-METRICS = ("end_of_turn_ms", "voice_to_voice_ms", "engine_added_ms", "barge_in_ms")
+METRICS = (
+    "end_of_turn_ms",
+    "voice_to_voice_ms",
+    "engine_added_ms",
+    "engine_added_configured_ms",
+    "barge_in_ms",
+)
 
 
 def read_pcm(path: Path) -> np.ndarray:
@@ -126,12 +132,20 @@ def measure(log: SessionLog) -> dict[str, list[float]]:
             v2v = (first - end) * 1000
             out["voice_to_voice_ms"].append(v2v)
             eot = out["end_of_turn_ms"][-1]
-            out["engine_added_ms"].append(v2v - eot - (LLM_TTFT_S + TTS_FIRST_AUDIO_S) * 1000)
+            out["engine_added_configured_ms"].append(v2v - eot - (LLM_TTFT_S + TTS_FIRST_AUDIO_S) * 1000)
+            model = _inside(log.llm_timed, decided, first) + _inside(log.tts_timed, decided, first)
+            out["engine_added_ms"].append((first - decided - model) * 1000)
     for onset in log.onsets:
         playing = log.run_at(onset)
         if playing is not None:
             out["barge_in_ms"].append((playing[1] - onset) * 1000)
     return out
+
+
+def _inside(calls: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """Seconds of the last stand-in call that answered in [lo, hi], clipped to it (as graphflow counts)."""
+    call = next((c for c in reversed(calls) if lo < c[1] <= hi), None)
+    return 0.0 if call is None else max(0.0, min(call[1], hi) - max(call[0], lo))
 
 
 def latency(fixtures: list[str], runs: int, progress: Callable[[str], None]) -> dict[str, Any]:

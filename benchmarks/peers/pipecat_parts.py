@@ -73,6 +73,8 @@ class SessionLog:
     stops: list[float] = field(default_factory=list)  # VAD reports QUIET (VADUserStoppedSpeaking)
     turns: list[float] = field(default_factory=list)  # LLMContextFrame reaches the LLM
     tts_calls: list[float] = field(default_factory=list)  # run_tts called (text reached the TTS)
+    llm_timed: list[tuple[float, float]] = field(default_factory=list)  # stand-in LLM call: start, answer
+    tts_timed: list[tuple[float, float]] = field(default_factory=list)  # stand-in TTS call: start, 1st audio
     played: list[tuple[float, float]] = field(default_factory=list)  # (start, seconds) per chunk
     transcripts: list[str] = field(default_factory=list)  # STT script, one per utterance fed
     utterance: int = 0  # index into ``transcripts`` of the utterance being fed
@@ -238,7 +240,9 @@ class StandInLLM(FrameProcessor):
         await self.push_frame(frame, direction)
 
     async def _answer(self) -> None:
+        start = time.perf_counter()
         await asyncio.sleep(LLM_TTFT_S)
+        self._log.llm_timed.append((start, time.perf_counter()))
         await self.push_frame(LLMFullResponseStartFrame())
         await self.push_frame(LLMTextFrame(REPLY))
         await self.push_frame(LLMFullResponseEndFrame())
@@ -264,8 +268,10 @@ class StandInTTS(TTSService):
         self._audio = (np.sin(2 * np.pi * 220 * t) * 6000).astype(np.int16).tobytes()
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
-        self._log.tts_calls.append(time.perf_counter())
+        start = time.perf_counter()
+        self._log.tts_calls.append(start)
         await asyncio.sleep(TTS_FIRST_AUDIO_S)
+        self._log.tts_timed.append((start, time.perf_counter()))
         step = FRAME * 2
         for i in range(0, len(self._audio), step):
             yield TTSAudioRawFrame(self._audio[i : i + step], RATE, 1, context_id=context_id)

@@ -7,6 +7,8 @@ outside its provider call is engine time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from graphflow.agent.events import TurnMetrics
@@ -62,7 +64,7 @@ class SlowTTS(StandInTTS):
         await super().on_frame(frame)
 
 
-def stages(late_ms: float = 0.0, slow: bool = False):  # type: ignore[no-untyped-def]
+def stages(late_ms: float = 0.0, slow: bool = False) -> Callable[[LatencyOptions, list[str]], StageOverrides]:
     def make(o: LatencyOptions, script: list[str]) -> StageOverrides:
         llm, tts = (SlowLLM, SlowTTS) if slow else (StandInLLM, StandInTTS)
         return StageOverrides(

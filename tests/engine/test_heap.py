@@ -12,7 +12,7 @@ def test_objects_alive_when_frozen_are_not_walked_again() -> None:
     try:
         frozen = freeze_loaded()
         assert frozen >= len(kept) and gc.get_freeze_count() == frozen
-        later = [[] for _ in range(10)]  # allocated after: the collector still sees these
+        later: list[list[int]] = [[] for _ in range(10)]  # allocated after: the collector still sees these
         assert gc.is_tracked(later[0]) and gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
