@@ -71,7 +71,7 @@ bench-room: models livekit-server
 	@$(PY) benchmarks/room_latency.py --runs 8 --json docs/results/room.json --plot docs/img/room-latency.png
 
 bench-voice: models
-	@$(VENV)/bin/graphflow bench --runs 3 --sessions 1,8,16,24,32,48 --peers docs/results/pipecat.json \
+	@$(VENV)/bin/graphflow bench --runs 3 --sessions 1,8,16,24,32,48,100 --peers docs/results/pipecat.json \
 		--engine docs/results/engine.json --json docs/results/voice-standin.json --plot docs/img/voice-bench.png
 
 clean:

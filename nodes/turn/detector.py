@@ -44,7 +44,7 @@ from graphflow.frames import AudioFormat, AudioFrame, Frame, SampleFormat
 from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
 from graphflow.models import ModelHub
 from graphflow.node import Node
-from graphflow.nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES, smart_turn_features
+from graphflow.nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES
 from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
 from graphflow.nodes.turn.text_complete import TextVerdict, assess
 from graphflow.ports import Input, Output
@@ -337,7 +337,7 @@ class TurnDetector(Node):
         window = self._read(start, end)
         began = time.perf_counter_ns()
         try:
-            features = await asyncio.to_thread(smart_turn_features, window)
+            features = await self.executor.features(window)
             p = await self.executor.predict(features)
         except ProviderError as exc:
             log.warning("%s: Smart Turn failed (%s); deciding by transcript and delays", self.name, exc)

@@ -15,8 +15,10 @@ probability that the turn is complete.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import numpy.typing as npt
 
 from graphflow.errors import FrameError, ProviderError
 from graphflow.models import ModelCache, ModelHub
-from graphflow.nodes.turn.features import N_FRAMES, N_MELS
+from graphflow.nodes.turn.features import N_FRAMES, N_MELS, smart_turn_features
 from graphflow.runtime.stats import LatencyStats
 
 MODEL_NAME = "smart-turn"
@@ -36,15 +38,35 @@ HUB_KEY = "smart-turn-v3.2"
 """Key of the shared executor in a :class:`ModelHub`."""
 
 
+NICE = 10
+"""How much lower than the event loop's the Smart Turn threads' scheduling priority is."""
+
+
+def _lower_priority(nice: int) -> None:
+    """Lower this thread's priority by ``nice`` (Linux; elsewhere, or when refused, it stays)."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError:
+        pass
+
+
 class SmartTurnExecutor:
     """A lazily loaded ONNX session for Smart Turn; batches concurrent ``predict`` calls.
 
     ``threads`` is onnxruntime's intra-op thread count (1, as pipecat uses, suits many
     sessions on one box; 2 halves the latency of one call on this 2-core machine).
-    ``max_batch`` bounds how many requests go into one call.
+    ``max_batch`` bounds how many requests go into one call. Features and model calls run
+    on two threads of the executor's own whose scheduling priority is lowered by ``nice``:
+    a turn decision may wait a little for a core, the event loop that moves every
+    session's audio does not.
     """
 
-    def __init__(self, path: Path, *, threads: int = 1, max_batch: int = 16, keep_samples: int = 0) -> None:
+    def __init__(
+        self, path: Path, *, threads: int = 1, max_batch: int = 16, keep_samples: int = 0, nice: int = NICE
+    ) -> None:
         self.path = path
         self.threads = threads
         self.max_batch = max_batch
@@ -57,6 +79,9 @@ class SmartTurnExecutor:
         self.batch_sizes: list[int] = []
         """Size of each of the last 1000 calls' batches."""
         self._session: Any = None
+        self._pool = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="smart-turn", initializer=_lower_priority, initargs=(nice,)
+        )
         self._lock = threading.Lock()
         self._pending: list[tuple[npt.NDArray[np.float32], asyncio.Future[float]]] = []
         self._worker: asyncio.Task[None] | None = None
@@ -122,6 +147,13 @@ class SmartTurnExecutor:
         probs: npt.NDArray[np.float32] = np.asarray(out, dtype=np.float32).reshape(len(features))
         return probs
 
+    async def features(
+        self, window: npt.NDArray[np.int16] | npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Smart Turn features of a 16 kHz ``window``, computed on the executor's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, smart_turn_features, window)
+
     async def predict(self, features: npt.NDArray[np.float32]) -> float:
         """Probability that the turn is complete, for ``[80, 800]`` features (batched)."""
         if features.shape != (N_MELS, N_FRAMES) or features.dtype != np.float32:
@@ -148,7 +180,7 @@ class SmartTurnExecutor:
                 continue
             stacked = np.stack([f for f, _ in live])
             try:
-                probs = await asyncio.to_thread(self.run_batch, stacked)
+                probs = await asyncio.get_running_loop().run_in_executor(self._pool, self.run_batch, stacked)
             except asyncio.CancelledError:
                 for _, fut in live + self._pending:
                     fut.cancel()

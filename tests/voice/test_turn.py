@@ -291,6 +291,25 @@ def test_executor_batches_concurrent_sessions() -> None:
     assert rest == pytest.approx(list(single), abs=1e-4)
 
 
+def test_turn_decisions_run_below_the_event_loops_priority() -> None:
+    import os
+    import threading
+
+    executor = SmartTurnExecutor.from_cache(model_cache())
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def main() -> tuple[int, np.ndarray]:
+        features = await executor.features(read_wav("cmd_yes.wav"))
+        theirs = await asyncio.get_running_loop().run_in_executor(executor._pool, niceness)
+        return theirs, features
+
+    theirs, features = asyncio.run(main())
+    assert theirs >= min(niceness() + 1, 19)  # below the loop thread (19 is the lowest there is)
+    assert np.array_equal(features, smart_turn_features(read_wav("cmd_yes.wav")))
+
+
 def test_missing_model_names_the_download_command(tmp_path: object) -> None:
     hub = ModelHub(ModelCache(tmp_path))  # type: ignore[arg-type]
     with pytest.raises(ModelMissing) as info:
