@@ -24,6 +24,7 @@ from graphflow.graphs.room_agent import build_room_session
 from graphflow.livekit.server import LiveKitServer
 from graphflow.models import ModelHub
 from graphflow.nodes.room.chat import CHAT_TOPIC, RoomChatInput
+from graphflow.nodes.room.source import RoomAudioSource
 from graphflow.worker.job import JobContext
 from graphflow.worker.settings import WorkerOptions
 from graphflow.worker.worker import Worker
@@ -82,6 +83,20 @@ async def voice_worker(server: LiveKitServer, hub: ModelHub, name: str) -> Async
         yield jobs
 
 
+async def listening(jobs: VoiceJobs, room: str) -> None:
+    """Return once the room's session follows the participant's microphone (its graph runs)."""
+
+    def following() -> bool:
+        ctx = jobs.contexts.get(room)
+        if ctx is None or not ctx.sessions:
+            return False
+        source = next(n for n in ctx.sessions[0].graph.nodes() if isinstance(n, RoomAudioSource))
+        return bool(source.track_sid)
+
+    await until(following, "the agent following the microphone", timeout=60)
+    await asyncio.sleep(0.3)  # the first frames on their way
+
+
 def dispatched(name: str) -> api.RoomConfiguration:
     """A room configuration that dispatches the agent ``name`` when the participant joins."""
     return api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=name)])
@@ -128,7 +143,7 @@ async def test_the_agent_answers_through_the_room(
         peer = await Peer(livekit_server, "caller", room).join(room_config=dispatched("voice-e2e"))
         try:
             await peer.open_microphone()
-            await asyncio.sleep(1.0)  # the agent joins and subscribes
+            await listening(jobs, room)
             await peer.speak(FIXTURES / QUESTION, lead_ms=1000)
             async with asyncio.timeout(45):
                 while not [u for u in jobs.contexts[room].sessions[0].transcript if u.role == "agent"]:
@@ -162,7 +177,7 @@ async def test_barge_in_through_the_room_silences_the_agent(
         peer = await Peer(livekit_server, "caller", room).join(room_config=dispatched("voice-barge"))
         try:
             await peer.open_microphone()
-            await asyncio.sleep(1.0)
+            await listening(jobs, room)
             await peer.speak(FIXTURES / QUESTION, lead_ms=1000)
             async with asyncio.timeout(30):
                 while not agent_audio(peer)[1]:
@@ -194,7 +209,7 @@ async def test_an_8khz_stereo_microphone_is_understood(livekit_server: LiveKitSe
         peer = await Peer(livekit_server, "phone", room).join(room_config=dispatched("voice-8k"))
         try:
             await peer.open_microphone(8000, 2)
-            await asyncio.sleep(1.0)
+            await listening(jobs, room)
             await peer.speak(FIXTURES / COMMAND, rate=8000, channels=2)
             async with asyncio.timeout(30):
                 while not finals(peer, "phone"):
@@ -213,11 +228,9 @@ async def test_typed_chat_is_a_turn_that_interrupts_the_agent(
         peer = await Peer(livekit_server, "typist", room).join(room_config=dispatched("voice-chat"))
         try:
             await peer.open_microphone()
-            await until(lambda: bool(room in jobs.contexts and jobs.contexts[room].sessions), "the session")
+            await listening(jobs, room)  # the session's graph runs: the chat input is set up
             session = jobs.contexts[room].sessions[0]
             chat = next(n for n in session.graph.nodes() if isinstance(n, RoomChatInput))
-            await until(lambda: chat._rt is not None, "the chat input running")
-            await asyncio.sleep(0.5)
             first = "I would like to hear all about the mountains, the rivers and the old towns nearby"
             await peer.room.local_participant.send_text(first, topic=CHAT_TOPIC)
             await until(lambda: any(isinstance(e, AgentStartedSpeaking) for e in session.events), "an answer")
