@@ -8,7 +8,6 @@ metrics and a stream of events that a program can subscribe to or iterate.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from graphflow.agent.events import (
     UserTranscript,
 )
 from graphflow.agent.exchange import ExchangeLog
+from graphflow.agent.feed import EventFeed
 from graphflow.agent.handoff import hand_over
 from graphflow.agent.heard import HeardRecorder
 from graphflow.agent.playout import Playout, PlayoutEvent
@@ -67,8 +67,6 @@ if TYPE_CHECKING:
 
 USER_FIGURES = ("vad_ms", "transcript_ms", "end_of_turn_ms")
 """The figures of an exchange kept on the user's message (the rest go on the agent's)."""
-EVENT_BACKLOG = 1024
-"""Events kept for a slow ``events()`` reader before the oldest are dropped."""
 
 
 class Utterance(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,11 +90,12 @@ class AgentSession:
         self.chat = chat
         self.agent = agent or Agent()
         self.transcript: list[Utterance] = []
-        self.events: list[SessionEvent] = []
         self.metrics: list[TurnMetrics] = []
         self.errors: list[SessionError] = []
-        self._subscribers: list[Callable[[SessionEvent], None]] = []
-        self._streams: list[asyncio.Queue[SessionEvent | None]] = []
+        self.feed = EventFeed()
+        """Every event, with subscribers and async readers."""
+        self.events: list[SessionEvent] = self.feed.events
+        """Every event so far, in order (the feed's list)."""
         self._user_start: int | None = None
         self._log = ExchangeLog()
         self._agent_start: dict[str, int] = {}
@@ -235,8 +234,7 @@ class AgentSession:
             if self.stages is not None:
                 await self.stages.close()
             self.state.close()
-            for stream in self._streams:
-                _offer(stream, None)
+            self.feed.close()
 
     def stop(self) -> None:
         """End the conversation: stop the input and let what is in flight finish."""
@@ -245,17 +243,11 @@ class AgentSession:
 
     def subscribe(self, callback: Callable[[SessionEvent], None]) -> None:
         """Call ``callback`` with every event from now on."""
-        self._subscribers.append(callback)
+        self.feed.subscribe(callback)
 
-    async def stream(self) -> AsyncIterator[SessionEvent]:
+    def stream(self) -> AsyncIterator[SessionEvent]:
         """Iterate over events as they happen (until the session ends)."""
-        queue: asyncio.Queue[SessionEvent | None] = asyncio.Queue(EVENT_BACKLOG)
-        self._streams.append(queue)
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-        finally:
-            self._streams.remove(queue)
+        return self.feed.stream()
 
     # ------------------------------------------------------------- observing
     def see(self, frame: Frame) -> None:
@@ -393,15 +385,5 @@ class AgentSession:
         self._emit(metrics)
 
     def _emit(self, event: SessionEvent) -> None:
-        self.events.append(event)
-        self.state.observe(event)
-        for callback in self._subscribers:
-            callback(event)
-        for stream in self._streams:
-            _offer(stream, event)
-
-
-def _offer(queue: asyncio.Queue[SessionEvent | None], event: SessionEvent | None) -> None:
-    if queue.full():
-        queue.get_nowait()
-    queue.put_nowait(event)
+        self.feed.emit(event)
+        self.state.observe(event)  # a state change it causes follows it, for everyone
