@@ -53,7 +53,7 @@ class RoomChatInput(Node):
         self.received = 0
         """Messages taken as turns."""
         self.refused = 0
-        """Messages refused (too long, unreadable)."""
+        """Messages refused (too long, unreadable, or dropped while too many waited)."""
         self._texts: deque[str] = deque(maxlen=self.options.max_queued)
         self._streams: deque[tuple[rtc.TextStreamReader, str]] = deque(maxlen=self.options.max_queued)
         self._wake = asyncio.Event()
@@ -121,6 +121,15 @@ class RoomChatInput(Node):
             )
             return
         self.received += 1
+        if len(self._texts) == self._texts.maxlen:  # the oldest waiting message gives way
+            self.refused += 1
+            self.report(
+                FrameError(
+                    f"{self.options.max_queued} chat messages were waiting; the oldest was dropped",
+                    code="frame.chat_dropped",
+                    hint="raise RoomChatOptions.max_queued",
+                )
+            )
         self._texts.append(text)
         self._wake.set()
 

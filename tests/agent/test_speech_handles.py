@@ -21,7 +21,7 @@ from graphflow.nodes.io.file_sink import FileSink
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
 
-from ..fixtures import FIXTURES, model_cache, write_wav
+from ..fixtures import FIXTURES, model_cache, read_wav, write_wav
 from .test_session_control import LONG, next_event, silent_session
 
 
@@ -56,10 +56,7 @@ def test_say_returns_a_handle_that_says_what_became_of_the_reply(tmp_path: Path)
 
 def talking_user(tmp_path: Path) -> AgentSession:
     """A user who starts talking 1.5 s into a long reply (and a stand-in STT for their words)."""
-    import wave
-
-    with wave.open(str(FIXTURES / "cmd_go_forward_ten_meters.wav")) as w:
-        speech = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    speech = read_wav("cmd_go_forward_ten_meters.wav")
     pcm = np.concatenate([np.zeros(16000 * 2, np.int16), speech, np.zeros(16000 * 10, np.int16)])
     path = write_wav(tmp_path / "talking.wav", pcm)
     llm = LocalResponder(LocalResponderOptions(ttft_ms=100, tokens_per_second=0), name="llm")
