@@ -45,11 +45,12 @@ from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Tra
 from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES
+from graphflow.nodes.turn.ring import AudioRing
 from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
 from graphflow.nodes.turn.text_complete import TextVerdict, assess
 from graphflow.ports import Input, Output
 from graphflow.runtime.stats import LatencyStats
-from graphflow.timebase import MS, ns_to_samples, samples_to_ns
+from graphflow.timebase import MS, samples_to_ns
 
 log = logging.getLogger("graphflow.nodes.turn")
 
@@ -134,13 +135,12 @@ class TurnDetector(Node):
         """Final transcripts that arrived after their turn was emitted (dropped)."""
         self.empty_turns = 0
         """Turns not emitted because no transcript text came."""
-        self._ring = np.zeros(RING_SAMPLES, dtype=np.int16)
+        self._audio = AudioRing(RING_SAMPLES)
         self._reset()
 
     def _reset(self) -> None:
         """Per-run state: buffered audio, the open turn, transcripts, pending work."""
-        self._written = 0
-        self._latest_end: int | None = None
+        self._audio.clear()
         self._turn_start: int | None = None
         self._segment_start: int | None = None
         self._boundary = -1  # speech end of the last emitted turn: finals ending before it are late
@@ -231,19 +231,9 @@ class TurnDetector(Node):
                 f"TurnDetector takes 16000 Hz mono s16 audio, got {frame.format}",
                 hint="resample to 16 kHz mono s16 before the turn detector",
             )
-        mono = samples[:, 0]
-        n, cap = len(mono), len(self._ring)
-        if n > cap:
-            self._written += n - cap
-            mono, n = mono[-cap:], cap
-        start = self._written % cap
-        first = min(n, cap - start)
-        self._ring[start : start + first] = mono[:first]
-        if first < n:
-            self._ring[: n - first] = mono[first:]
-        self._written += n
-        self._latest_end = frame.pts + samples_to_ns(n, SAMPLE_RATE)
-        if self._audio_wait is not None and self._latest_end >= self._audio_wait[0]:
+        self._audio.write(samples[:, 0], frame.pts)
+        wait, end = self._audio_wait, self._audio.latest_end
+        if wait is not None and end is not None and end >= wait[0]:
             self._wake_audio()
 
     def _wake_audio(self) -> None:
@@ -252,18 +242,13 @@ class TurnDetector(Node):
                 self._audio_wait[1].set_result(None)
             self._audio_wait = None
 
+    @property
+    def _latest_end(self) -> int | None:
+        return self._audio.latest_end
+
     def _read(self, start: int, end: int) -> npt.NDArray[np.int16]:
         """Copy of the buffered audio between media times ``start`` and ``end``."""
-        if self._latest_end is None or end <= start:
-            return np.zeros(0, dtype=np.int16)
-        cap = len(self._ring)
-        hi = self._written - ns_to_samples(max(0, self._latest_end - end), SAMPLE_RATE)
-        lo = self._written - ns_to_samples(max(0, self._latest_end - start), SAMPLE_RATE)
-        lo = max(lo, self._written - cap, 0)
-        if hi <= lo:
-            return np.zeros(0, dtype=np.int16)
-        idx = np.arange(lo, hi) % cap
-        return self._ring[idx]
+        return self._audio.read(start, end)
 
     # ------------------------------------------------------------------ decisions
     def _speech_stopped(self, frame: SpeechStopped) -> None:
