@@ -20,9 +20,10 @@ import msgspec
 from livekit import rtc
 
 from graphflow.agent.control import TYPED
-from graphflow.errors import ConfigError, FrameError
+from graphflow.errors import FrameError
 from graphflow.frames import EndOfTurn
 from graphflow.node import Node
+from graphflow.nodes.room.closing import ClosedWatch, require_connected
 from graphflow.ports import Output
 
 CHAT_TOPIC = "lk.chat"
@@ -50,6 +51,7 @@ class RoomChatInput(Node):
     ) -> None:
         super().__init__(options, name=name)
         self.room = room
+        self._closed = ClosedWatch(room, self._on_disconnected)
         self.received = 0
         """Messages taken as turns."""
         self.refused = 0
@@ -61,13 +63,9 @@ class RoomChatInput(Node):
 
     async def setup(self) -> None:
         """Start taking the topic's text streams."""
-        if not self.room.isconnected():
-            raise ConfigError(
-                f"{self.name or 'RoomChatInput'}: the room is not connected",
-                hint="await connect_room(...) before running the graph",
-            )
+        require_connected(self.room, self.name or "RoomChatInput")
         self.room.register_text_stream_handler(self.options.topic, self._on_stream)
-        self.room.on("disconnected", self._on_disconnected)
+        self._closed.start()
 
     async def run(self) -> None:
         """Interrupt the agent and send a turn for each message, until the room disconnects."""
@@ -90,7 +88,7 @@ class RoomChatInput(Node):
     async def close(self) -> None:
         """Stop taking the topic's text streams."""
         self.room.unregister_text_stream_handler(self.options.topic)
-        self.room.off("disconnected", self._on_disconnected)
+        self._closed.stop()
 
     def _on_stream(self, reader: rtc.TextStreamReader, sender: str) -> None:
         wanted = self.options.participant
@@ -133,6 +131,6 @@ class RoomChatInput(Node):
         self._texts.append(text)
         self._wake.set()
 
-    def _on_disconnected(self, reason: object = None) -> None:
+    def _on_disconnected(self) -> None:
         self._ended = True
         self._wake.set()

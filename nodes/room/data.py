@@ -20,6 +20,7 @@ from livekit import rtc
 from graphflow.errors import ConfigError, FrameError, ProviderError
 from graphflow.frames import DataPacket
 from graphflow.node import Node
+from graphflow.nodes.room.closing import ClosedWatch, require_connected
 from graphflow.nodes.room.sending import InOrder
 from graphflow.ports import Input, Output
 
@@ -84,6 +85,7 @@ class RoomDataSource(Node):
         if self.options.max_queued < 1:
             raise ConfigError(f"max_queued must be at least 1, got {self.options.max_queued}")
         self.room = room
+        self._closed = ClosedWatch(room, self._on_disconnected)
         self.received = 0
         """Packets accepted (after the topic filter)."""
         self.filtered = 0
@@ -97,15 +99,10 @@ class RoomDataSource(Node):
 
     async def setup(self) -> None:
         """Start listening to the room's data packets."""
-        if not self.room.isconnected():
-            raise ConfigError(
-                f"{self.name or 'RoomDataSource'}: the room is not connected",
-                hint="await connect_room(...) before running the graph",
-            )
+        require_connected(self.room, self.name or "RoomDataSource")
         self._start = self.now()
         self.room.on("data_received", self._on_data)
-        self.room.on("disconnected", self._on_disconnected)
-        self.room.on("connection_state_changed", self._on_state)
+        self._closed.start()
 
     async def run(self) -> None:
         """Send packets as they arrive, until the room disconnects or the run stops."""
@@ -120,8 +117,7 @@ class RoomDataSource(Node):
     async def close(self) -> None:
         """Stop listening to the room."""
         self.room.off("data_received", self._on_data)
-        self.room.off("disconnected", self._on_disconnected)
-        self.room.off("connection_state_changed", self._on_state)
+        self._closed.stop()
 
     def _on_data(self, packet: rtc.DataPacket) -> None:
         topic = packet.topic or ""
@@ -153,12 +149,7 @@ class RoomDataSource(Node):
         self._queue.append(frame)
         self._wake.set()
 
-    def _on_state(self, state: rtc.ConnectionState.ValueType) -> None:
-        # a client-initiated disconnect may report only the state change, not "disconnected"
-        if state == rtc.ConnectionState.CONN_DISCONNECTED:
-            self._on_disconnected()
-
-    def _on_disconnected(self, reason: object = None) -> None:
+    def _on_disconnected(self) -> None:
         if self.options.end_on_disconnect:
             self._ended = True
             self._wake.set()

@@ -30,6 +30,7 @@ from graphflow.frames import SpeechAudio
 from graphflow.frames.agent import heard_prefix
 from graphflow.node import Node
 from graphflow.nodes.io.file_sink import HeardReply
+from graphflow.nodes.room.closing import require_connected
 from graphflow.nodes.room.transcription import TranscriptionPublisher, TranscriptionUpdate, new_segment_id
 from graphflow.ports import Input
 from graphflow.runtime.cancellation import CancelInfo
@@ -125,11 +126,7 @@ class RoomAudioSink(Node):
     # ----------------------------------------------------------------- lifecycle
     async def setup(self) -> None:
         """Publish the agent's microphone track."""
-        if not self.room.isconnected():
-            raise ConfigError(
-                f"{self.name or 'RoomAudioSink'}: the room is not connected",
-                hint="await connect_room(...) before running the graph",
-            )
+        require_connected(self.room, self.name or "RoomAudioSink")
         o = self.options
         self.source = rtc.AudioSource(o.rate, 1, queue_size_ms=o.queue_ms)
         self.track = rtc.LocalAudioTrack.create_audio_track(o.track_name, self.source)

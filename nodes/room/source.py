@@ -25,6 +25,7 @@ from graphflow.agent.playout import Timeline
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, SampleFormat
 from graphflow.node import Node
+from graphflow.nodes.room.closing import ClosedWatch, require_connected
 from graphflow.ports import Output
 from graphflow.timebase import MS, samples_to_ns
 
@@ -132,26 +133,22 @@ class RoomAudioSource(Node):
         self._origin = 0  # media time of sample 0 of the current run of contiguous audio
         self._count = 0  # samples emitted since _origin
         self._handlers: dict[EventTypes, Callable[..., None]] = {}
+        self._closed = ClosedWatch(self.room, self.stop)
 
     # ----------------------------------------------------------------- lifecycle
     async def setup(self) -> None:
         """Start watching the room's participants and tracks."""
-        if not self.room.isconnected():
-            raise ConfigError(
-                f"{self.name or 'RoomAudioSource'}: the room is not connected",
-                hint="await connect_room(...) before running the graph",
-            )
+        require_connected(self.room, self.name or "RoomAudioSource")
         self._handlers = {
             "track_published": self._on_published,
             "track_subscribed": self._on_subscribed,
             "track_unsubscribed": self._on_unsubscribed,
             "track_unpublished": self._on_unpublished,
             "participant_disconnected": self._on_participant_left,
-            "disconnected": self._on_disconnected,
-            "connection_state_changed": self._on_state,
         }
         for event, handler in self._handlers.items():
             self.room.on(event, handler)
+        self._closed.start()
         for participant in self.room.remote_participants.values():
             for publication in participant.track_publications.values():
                 self._on_published(publication, participant)
@@ -180,6 +177,7 @@ class RoomAudioSource(Node):
         for event, handler in self._handlers.items():
             self.room.off(event, handler)
         self._handlers = {}
+        self._closed.stop()
 
     # ------------------------------------------------------------------ follow
     async def _next_track(self) -> _Wanted | None:
@@ -336,14 +334,6 @@ class RoomAudioSource(Node):
         if self._wanted is not None and self._wanted[2] == participant.identity:
             self._want(None)
             self._rescan()
-
-    def _on_state(self, state: rtc.ConnectionState.ValueType) -> None:
-        # a client-initiated disconnect may report only the state change, not "disconnected"
-        if state == rtc.ConnectionState.CONN_DISCONNECTED:
-            self.stop()
-
-    def _on_disconnected(self, reason: object = None) -> None:
-        self.stop()
 
 
 def _is_microphone(publication: rtc.TrackPublication) -> bool:
