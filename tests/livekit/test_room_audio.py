@@ -220,7 +220,11 @@ def test_source_converts_any_published_format(livekit_server: LiveKitServer) -> 
         assert len(loud_frames(frames48)) * 20 > 800
         assert len(loud_frames(frames24)) * 10 > 800
         both = np.concatenate([f.samples for f in frames24])
-        assert np.allclose(both[:, 0], both[:, 1], atol=2)  # a mono voice in both channels
+        # a mono voice in both channels: Opus codes them jointly, so they agree closely but,
+        # after a concealed packet, not always to the sample
+        left, right = both[:, 0].astype(np.float64), both[:, 1].astype(np.float64)
+        assert np.corrcoef(left, right)[0, 1] > 0.99
+        assert np.abs(left - right).mean() < 0.01 * np.abs(left).mean()
 
     asyncio.run(main())
 
