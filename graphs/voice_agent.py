@@ -35,7 +35,8 @@ from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
 from graphflow.nodes.llm.base import LLMNode
 from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
-from graphflow.nodes.turn.detector import TurnDetector, TurnOptions
+from graphflow.nodes.turn.detector import TurnDetector
+from graphflow.nodes.turn.options import TurnOptions
 from graphflow.nodes.vad.silero import SileroOptions, SileroVAD
 
 STT_PROVIDERS = ("whisper", "moonshine", "openai")

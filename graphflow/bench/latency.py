@@ -39,7 +39,7 @@ from graphflow.bench.standins import (
 from graphflow.errors import ConfigError
 from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.turn.detector import TurnOptions
+from graphflow.nodes.turn.options import TurnOptions
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
 from graphflow.runtime.heap import freeze_loaded
 from graphflow.runtime.stats import LatencyStats

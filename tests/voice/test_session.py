@@ -23,7 +23,7 @@ from graphflow.cli.main import main
 from graphflow.graphs.voice_agent import VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
 from graphflow.nodes.llm.local import respond
-from graphflow.nodes.turn.detector import TurnOptions
+from graphflow.nodes.turn.options import TurnOptions
 from graphflow.render import describe
 from graphflow.runtime.clock import VirtualClock
 

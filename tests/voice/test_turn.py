@@ -20,8 +20,9 @@ from graphflow import AudioFormat, AudioFrame, Frame, Graph, NodeError, SampleFo
 from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
 from graphflow.models import ModelCache, ModelHub, ModelMissing
 from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.turn.detector import TurnDetector, TurnOptions
+from graphflow.nodes.turn.detector import TurnDetector
 from graphflow.nodes.turn.features import MEL_FILTERS, log_mel, smart_turn_features
+from graphflow.nodes.turn.options import TurnOptions
 from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
 from graphflow.nodes.turn.text_complete import assess, text_complete
 from graphflow.timebase import MS, SECOND, from_seconds
