@@ -27,6 +27,7 @@ import numpy as np
 from graphflow.agent.events import AgentPaused, AgentStoppedSpeaking, TurnMetrics, UserStartedSpeaking
 from graphflow.agent.session import AgentSession
 from graphflow.bench.attribution import attribute, configured_engine_added
+from graphflow.bench.recordings import RATE, Recording, barge_in_recording, load_pcm
 from graphflow.bench.standins import (
     ProviderCall,
     StandInLLM,
@@ -45,20 +46,22 @@ from graphflow.runtime.heap import freeze_loaded
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS
 
-INTERRUPTION = "cmd_go_forward_ten_meters.wav"
-"""The utterance that barges in on the agent."""
+UNKNOWN_WORDS = "Can you tell me more about that?"
+"""What the stand-in STT says for a recording without a reference transcript (a question, so the
+stand-in LLM answers it as it would any turn)."""
 INTERRUPTION_AFTER_S = 2.0
 """Seconds after the end of the fixture at which the interruption's recording starts."""
 
 
 class LatencyOptions(msgspec.Struct, frozen=True):
-    """What to run: fixtures, repetitions, stand-ins or models, barge-in, clock."""
+    """What to run: recordings, repetitions, stand-ins or models, barge-in, clock."""
 
-    fixtures: tuple[str, ...]
-    fixtures_dir: str
+    recordings: tuple[Recording, ...]
     runs: int = 1
     mode: str = "standin"
     barge_in: bool = True
+    barge_in_clip: Recording | None = None
+    """The utterance that barges in on the agent (default: the clip shipped in the package)."""
     virtual: bool = False
     llm_ttft_ms: int = 200
     tts_first_byte_ms: int = 100
@@ -72,7 +75,7 @@ class LatencyOptions(msgspec.Struct, frozen=True):
 class RunResult:
     """What one session on one fixture measured."""
 
-    fixture: str
+    recording: str
     run: int
     turns: list[TurnMetrics] = field(default_factory=list)
     engine_added_ms: list[float] = field(default_factory=list)
@@ -83,37 +86,36 @@ class RunResult:
     cancel_propagation_ms: list[float] = field(default_factory=list)
     frame_lag_ms: list[float] = field(default_factory=list)
     interrupted: int = 0
+    heard: str = ""
+    """What the STT heard of the recording (its user turns before the barge-in), joined."""
+    reference: str | None = None
+    """The recording's reference transcript, when known."""
 
 
-def manifest(fixtures_dir: Path) -> dict[str, str]:
-    """Fixture file name → transcript."""
-    rows = (fixtures_dir / "manifest.tsv").read_text().splitlines()
-    header = rows[0].split("\t")
-    return {r.split("\t")[0]: r.split("\t")[header.index("transcript")] for r in rows[1:]}
+def scenario(recording: Recording, interruption: Recording | None, out: Path) -> float:
+    """Write the input a run plays to ``out``: the recording, and the interruption 2 s after it ends.
 
-
-def read_pcm(path: Path) -> np.ndarray:
-    """16 kHz mono int16 samples of a fixture."""
-    with wave.open(str(path)) as w:
-        if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (16000, 1, 2):
-            raise ConfigError(f"{path.name}: bench fixtures are 16 kHz mono 16-bit WAV")
-        return np.frombuffer(w.readframes(w.getnframes()), "<i2")
-
-
-def scenario(fixture: Path, interruption: Path | None, out: Path) -> Path:
-    """Write the input a run plays: the fixture, and the interruption 2 s after it ends."""
-    pcm = read_pcm(fixture)
+    Returns the recording's own length in seconds."""
+    pcm = load_pcm(recording)
+    seconds = len(pcm) / RATE
     if interruption is not None:
-        extra = read_pcm(interruption)
-        start = len(pcm) + int(INTERRUPTION_AFTER_S * 16000)
+        extra = load_pcm(interruption)
+        start = len(pcm) + int(INTERRUPTION_AFTER_S * RATE)
         pcm = np.concatenate([pcm, np.zeros(start - len(pcm) + len(extra), np.int16)])
         pcm[start : start + len(extra)] = extra
     with wave.open(str(out), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(16000)
+        w.setframerate(RATE)
         w.writeframes(pcm.astype("<i2").tobytes())
-    return out
+    return seconds
+
+
+def interruption(options: LatencyOptions) -> Recording | None:
+    """The barge-in clip a run plays, or None without barge-in."""
+    if not options.barge_in:
+        return None
+    return options.barge_in_clip or barge_in_recording(None)
 
 
 Stages = Callable[[LatencyOptions, list[str]], StageOverrides]
@@ -160,10 +162,17 @@ LAG_SAMPLES = 200_000
 """Frame-lag samples a benchmarked session keeps (over an hour of 20 ms frames)."""
 
 
-def measure(session: AgentSession, fixture: str, run: int, options: LatencyOptions) -> RunResult:
-    """The figures of one finished session."""
-    result = RunResult(fixture, run)
+def measure(
+    session: AgentSession, recording: Recording, run: int, options: LatencyOptions, seconds: float
+) -> RunResult:
+    """The figures of one finished session; ``seconds`` is the recording's length."""
+    result = RunResult(recording.name, run)
     result.turns = list(session.metrics)
+    result.reference = recording.transcript
+    # the barge-in clip starts INTERRUPTION_AFTER_S after the recording: what began before is its speech
+    cutoff = seconds + INTERRUPTION_AFTER_S / 2
+    heard = [u.text for u in session.transcript if u.role == "user" and u.start < cutoff and u.text]
+    result.heard = " ".join(heard)
     if options.mode == "standin":
         llm_calls, tts_calls = standin_calls(session)
         for m in result.turns:
@@ -255,27 +264,27 @@ def run_latency(
     """Every fixture and run, one session at a time; model-call times go into ``compute``.
 
     ``stages`` makes each session's stand-ins (``standin`` mode)."""
-    base = Path(options.fixtures_dir)
-    transcripts = manifest(base)
     hub = hub or ModelHub()
     load_models(hub)
     results = []
     seen: dict[int, int] = {}
+    extra = interruption(options)
     with tempfile.TemporaryDirectory(prefix="graphflow-bench-") as tmp:
         for run in range(options.runs):
-            for name in options.fixtures:
-                interruption = base / INTERRUPTION if options.barge_in else None
-                path = scenario(base / name, interruption, Path(tmp) / f"{run}-{name}")
-                script = [transcripts.get(name, ""), transcripts.get(INTERRUPTION, "")]
+            for index, recording in enumerate(options.recordings):
+                path = Path(tmp) / f"{run}-{index}.wav"
+                seconds = scenario(recording, extra, path)
+                said = (extra.transcript or UNKNOWN_WORDS) if extra else ""
+                script = [recording.transcript or UNKNOWN_WORDS, said]
                 session = build(options, path, script, hub, stages)
                 if options.virtual:
                     clock = VirtualClock()
                     clock.run(run_session(session, clock))
                 else:
                     asyncio.run(run_session(session, RealtimeClock()))
-                results.append(measure(session, name, run, options))
+                results.append(measure(session, recording, run, options, seconds))
                 if compute is not None:
                     compute_samples(session, compute, seen)
                 if progress is not None:
-                    progress(name)
+                    progress(recording.name)
     return results

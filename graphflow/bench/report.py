@@ -23,10 +23,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 import graphflow
 from graphflow.bench.latency import LatencyOptions, RunResult
 from graphflow.bench.scaling import ScalePoint, max_sessions
 from graphflow.bench.stats import percentiles
+from graphflow.bench.wer import word_errors
 
 STAGES = (
     "vad_ms",
@@ -79,13 +82,16 @@ def document(
             "platform": platform.platform(),
             "cpu": platform.machine(),
         },
-        "options": {f: getattr(options, f) for f in options.__struct_fields__},
+        "options": msgspec.to_builtins(options),
         "summary": summarize(results),
+        "wer": word_error_rates(results) if options.mode == "models" else None,
         "compute_ms": compute,
         "runs": [
             {
-                "fixture": r.fixture,
+                "recording": r.recording,
                 "run": r.run,
+                "reference": r.reference,
+                "heard": r.heard,
                 "turns": [{f: getattr(m, f) for f in m.__struct_fields__} for m in r.turns],
                 "engine_added_ms": r.engine_added_ms,
                 "engine_added_configured_ms": r.engine_added_configured_ms,
@@ -103,6 +109,26 @@ def document(
     if peers:
         doc["peers"] = peers
     return doc
+
+
+def word_error_rates(results: list[RunResult]) -> dict[str, Any] | None:
+    """Word error rate of what the pipeline heard, over every run with a reference, and per recording."""
+    per: dict[str, list[int]] = {}
+    for r in results:
+        if r.reference:
+            errors, words = word_errors(r.reference, r.heard)
+            totals = per.setdefault(r.recording, [0, 0])
+            totals[0] += errors
+            totals[1] += words
+    if not per:
+        return None
+    errors = sum(e for e, _ in per.values())
+    words = sum(w for _, w in per.values())
+    return {
+        "overall": errors / max(words, 1),
+        "words": words,
+        "per_recording": {name: e / max(w, 1) for name, (e, w) in per.items()},
+    }
 
 
 def ratios(doc: dict[str, Any], engine: dict[str, Any] | None = None) -> dict[str, dict[str, float | None]]:
@@ -144,6 +170,11 @@ def table(doc: dict[str, Any]) -> str:
                 f"{'compute: ' + key:<24} {value['p50']:>8.2f} {value['p90']:>8.2f} {value['p99']:>8.2f} "
                 f"{value['max']:>8.2f} {value['count']:>5}"
             )
+    if doc.get("wer"):
+        wer = doc["wer"]
+        lines.append(
+            f"{'word error rate':<24} {100 * wer['overall']:>7.1f}% over {wer['words']} reference words"
+        )
     if doc["scaling"]:
         lines.append("")
         lines.append(

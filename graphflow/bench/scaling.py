@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from graphflow.bench.attribution import attribute
-from graphflow.bench.latency import LatencyOptions, build, load_models, manifest, scenario, standin_calls
+from graphflow.bench.latency import UNKNOWN_WORDS, LatencyOptions, build, load_models, scenario, standin_calls
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
 from graphflow.timebase import MS
@@ -56,15 +56,14 @@ def _rss_mb() -> float:
 async def _run_many(
     options: LatencyOptions, count: int, hub: ModelHub, tmp: Path
 ) -> tuple[list[float], list[float], int]:
-    base = Path(options.fixtures_dir)
-    transcripts = manifest(base)
     sessions = []
     for i in range(count):
-        name = options.fixtures[i % len(options.fixtures)]
-        path = tmp / f"s{i}-{name}"
+        index = i % len(options.recordings)
+        recording = options.recordings[index]
+        path = tmp / f"r{index}.wav"  # sessions on the same recording share its input file
         if not path.exists():
-            scenario(base / name, None, path)
-        sessions.append(build(options, path, [transcripts.get(name, "")], hub))
+            scenario(recording, None, path)
+        sessions.append(build(options, path, [recording.transcript or UNKNOWN_WORDS], hub))
     clock = RealtimeClock()
     async with asyncio.TaskGroup() as group:
         for i, session in enumerate(sessions):

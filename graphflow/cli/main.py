@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from graphflow import __version__
 from graphflow.cli import agent, bench, chat, models, render, run
-from graphflow.errors import GraphflowError
+from graphflow.errors import CompileError, GraphflowError, NodeError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +33,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except GraphflowError as exc:
-        print(f"graphflow: {exc}", file=sys.stderr)
+        print(f"graphflow: {describe(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that cannot be read or written: the OS says which and why
+        print(f"graphflow: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("graphflow: interrupted", file=sys.stderr)
+        return 130
     return status
+
+
+def describe(exc: GraphflowError) -> str:
+    """What a person needs of an error: one line with its hint; a compile error lists every issue.
+
+    A node that failed on bad input (a file it cannot read, a wrong option) is reported by
+    its own error, which names the file, rather than by the node failure around it."""
+    while isinstance(exc, NodeError) and isinstance(exc.__cause__, GraphflowError):
+        exc = exc.__cause__
+    if isinstance(exc, CompileError):
+        return str(exc)
+    hint = f" ({exc.hint})" if exc.hint else ""
+    return f"{exc.message}{hint}"
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from graphflow.bench.latency import LatencyOptions, run_latency
+from graphflow.bench.recordings import resolve
 from graphflow.bench.report import document, ratios, summarize
 from graphflow.bench.scaling import ScalePoint, max_sessions
 from graphflow.cli.main import main
+from graphflow.errors import ConfigError
 
 from ..fixtures import FIXTURES, model_cache
 
@@ -18,7 +20,7 @@ Q = "q_ls_251-137823-0002_testing_routine.wav"
 
 
 def options(**changes: object) -> LatencyOptions:
-    base = {"fixtures": (Q,), "fixtures_dir": str(FIXTURES), "virtual": True}
+    base = {"recordings": tuple(resolve([Q], fixtures_dir=FIXTURES)), "virtual": True}
     return LatencyOptions(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -113,10 +115,9 @@ def test_document_carries_peer_figures_and_ratios() -> None:
 
 
 def test_default_fixture_set_is_one_list_of_existing_fixtures(tmp_path: Path) -> None:
-    from graphflow.cli.bench import default_fixtures
-    from graphflow.errors import ConfigError
+    from graphflow.bench.recordings import default_set
 
-    names = default_fixtures(FIXTURES)
+    names = default_set(FIXTURES)
     assert len(names) == 8 and all((FIXTURES / name).is_file() for name in names)
     with pytest.raises(ConfigError, match=r"bench-set\.txt"):
-        default_fixtures(tmp_path)
+        default_set(tmp_path)

@@ -14,6 +14,7 @@ import pytest
 from graphflow.agent.events import TurnMetrics
 from graphflow.bench.attribution import attribute
 from graphflow.bench.latency import LatencyOptions, RunResult, run_latency
+from graphflow.bench.recordings import resolve
 from graphflow.bench.report import summarize
 from graphflow.bench.standins import (
     ProviderCall,
@@ -34,7 +35,7 @@ Q = "q_ls_251-137823-0002_testing_routine.wav"
 
 
 def options(**changes: object) -> LatencyOptions:
-    base = {"fixtures": (Q,), "fixtures_dir": str(FIXTURES), "virtual": True}
+    base = {"recordings": tuple(resolve([Q], fixtures_dir=FIXTURES)), "virtual": True}
     return LatencyOptions(**{**base, **changes})  # type: ignore[arg-type]
 
 
