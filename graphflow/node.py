@@ -63,8 +63,6 @@ class Node:
 
     Options: ClassVar[type[msgspec.Struct]] = NoOptions
     """The typed options struct of this node class."""
-    LATENCY_BUDGET: ClassVar[int] = 0
-    """Expected latency this stage adds, in ns; the compiler sums it along paths."""
 
     _input_specs: ClassVar[dict[str, Input[Any]]] = {}
     _output_specs: ClassVar[dict[str, Output[Any]]] = {}
@@ -182,6 +180,16 @@ class Node:
         return self._rt.cancel_from(self, reason)
 
     # --------------------------------------------------------------- description
+    def latency(self) -> int:
+        """The latency this stage adds of its own, in ns; 0 (the default) adds none.
+
+        Override it from the node's options: how long the stage holds data before its
+        output for that data leaves (a frame to fill, a window, a wait, a model's time to
+        answer). The compiler sums it along every path; the largest sum is the graph's
+        latency budget.
+        """
+        return 0
+
     @classmethod
     def kind(cls) -> NodeKind:
         """How the scheduler drives this node class."""

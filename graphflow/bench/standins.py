@@ -67,6 +67,10 @@ class StandInSTT(SegmentedSTT):
         self.calls: list[ProviderCall] = []
         """Every recognition, in order."""
 
+    def latency(self) -> int:
+        """The configured recognition delay."""
+        return self.options.delay_ms * MS
+
     async def recognize(self, pcm: np.ndarray) -> Recognition:
         """Wait the configured delay, then give the next line of the script."""
         start = self.now()
@@ -141,6 +145,10 @@ class StandInTTS(SentenceTTS):
         self.out.format = AudioFormat(self.options.rate, 1, SampleFormat.S16)
         self.calls: list[ProviderCall] = []
         """Every sentence synthesized: text handed over → audio returned."""
+
+    def latency(self) -> int:
+        """The configured first-byte delay."""
+        return self.options.first_byte_ms * MS
 
     async def asynthesize(self, text: str) -> np.ndarray:
         """Wait the first-byte delay, then return the sentence's audio."""

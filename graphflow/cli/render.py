@@ -16,11 +16,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "render",
         help="draw a graph (DOT, Mermaid, SVG, PNG)",
         description="Draw TARGET (file.py, file.py:factory or module[:factory]) with its ports, "
-        "queues and cancellation edges.",
+        "queues and cancellation edges; --latency adds each node's latency budget and the critical path.",
     )
     parser.add_argument("target", help="file.py, file.py:factory, or module.path[:factory]")
     parser.add_argument("--format", "-f", choices=FORMATS, default=None, help="default: from -o, else dot")
     parser.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="label each node with its latency budget (ms), highlight the critical path, show the total",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             if suffix in (*FORMATS, "mmd", "gv")
             else "dot"
         )
-    data = render(load_plan(args.target), fmt)
+    data = render(load_plan(args.target), fmt, latency=args.latency)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_bytes(data)

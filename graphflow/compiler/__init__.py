@@ -10,6 +10,7 @@ import networkx as nx
 
 from graphflow.compiler.checks import STRUCTURE_CHECKS, port_types
 from graphflow.compiler.flatten import FlatGraph, flatten
+from graphflow.compiler.latency import critical_path
 from graphflow.compiler.negotiate import negotiate
 from graphflow.compiler.plan import CancelPlan, CompiledGraph, EdgePlan, NodePlan, PortPlan
 from graphflow.errors import CompileError, CompileIssue
@@ -39,6 +40,7 @@ def compile_graph(graph: Graph) -> CompiledGraph:
         raise CompileError(issues)
 
     targets = {flat.name_of(t) for edge in flat.cancel_edges for t in edge.targets}
+    budgets = {name: flat.nodes[name].latency() for name in order}
     nodes = []
     for name in order:
         node = flat.nodes[name]
@@ -58,7 +60,7 @@ def compile_graph(graph: Graph) -> CompiledGraph:
                 outputs=outputs,
                 group=flat.groups[name],
                 cancel_target=name in targets,
-                latency_budget=node.LATENCY_BUDGET,
+                latency_budget=budgets[name],
             )
         )
     rank = {name: i for i, name in enumerate(order)}
@@ -78,6 +80,7 @@ def compile_graph(graph: Graph) -> CompiledGraph:
                 queue=None if fused else (conn.queue or DEFAULT_QUEUE),
             )
         )
+    slowest = critical_path(budgets, dag, order)
     cancels = tuple(
         CancelPlan(edge.trigger.qualname, tuple(t.qualname for t in edge.targets))
         for edge in flat.cancel_edges
@@ -87,7 +90,8 @@ def compile_graph(graph: Graph) -> CompiledGraph:
         nodes=tuple(nodes),
         edges=tuple(edges),
         cancels=cancels,
-        latency_budget=_critical_budget(flat, dag, order),
+        latency_budget=slowest.total,
+        critical_path=slowest.nodes,
     )
 
 
@@ -117,12 +121,3 @@ def _data_graph(flat: FlatGraph) -> nx.MultiDiGraph:
         if src is not None and dst is not None:
             dag.add_edge(src, dst, src=conn.src.qualname, dst=conn.dst.qualname)
     return dag
-
-
-def _critical_budget(flat: FlatGraph, dag: nx.MultiDiGraph, order: list[str]) -> int:
-    """Largest sum of the stages' latency budgets along any path."""
-    best: dict[str, int] = {}
-    for name in order:
-        own = flat.nodes[name].LATENCY_BUDGET
-        best[name] = own + max((best[p] for p in dag.predecessors(name)), default=0)
-    return max(best.values(), default=0)

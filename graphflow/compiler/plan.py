@@ -25,7 +25,7 @@ class PortPlan:
 
 @dataclass(frozen=True)
 class NodePlan:
-    """A node as compiled: qualified name, how it is driven, its ports and its group path."""
+    """A node as compiled: qualified name, how it is driven, its ports, its group path, its latency (ns)."""
 
     name: str
     node: Node
@@ -69,13 +69,23 @@ class CancelPlan:
 
 @dataclass(frozen=True)
 class CompiledGraph:
-    """Immutable plan: nodes in topological order, edges, cancellation edges, latency budget."""
+    """Immutable plan: nodes in topological order, edges, cancellation edges, latency budget.
+
+    ``latency_budget`` is the largest sum of the nodes' declared latencies along a data
+    path (ns) and ``critical_path`` the names of the nodes on that path, source first.
+    """
 
     name: str
     nodes: tuple[NodePlan, ...]
     edges: tuple[EdgePlan, ...]
     cancels: tuple[CancelPlan, ...]
     latency_budget: int
+    critical_path: tuple[str, ...]
+
+    @property
+    def budgets(self) -> dict[str, int]:
+        """Each node's declared latency in ns, by qualified name (topological order)."""
+        return {plan.name: plan.latency_budget for plan in self.nodes}
 
     def node(self, name: str) -> NodePlan:
         """The plan of the node called ``name`` (qualified)."""

@@ -24,9 +24,9 @@ __all__ = [
 ]
 
 
-def render(plan: CompiledGraph, fmt: str = "dot") -> bytes:
-    """``plan`` drawn in ``fmt`` (one of :data:`FORMATS`), as bytes."""
-    view = describe(plan)
+def render(plan: CompiledGraph, fmt: str = "dot", *, latency: bool = False) -> bytes:
+    """``plan`` drawn in ``fmt`` (one of :data:`FORMATS`), as bytes; ``latency`` adds the budgets."""
+    view = describe(plan, latency=latency)
     if fmt == "dot":
         return to_dot(view).encode()
     if fmt == "mermaid":

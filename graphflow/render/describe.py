@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from graphflow.compiler.plan import CompiledGraph, PortPlan
+from graphflow.timebase import MS
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,7 @@ class ViewPort:
 
 @dataclass(frozen=True)
 class ViewNode:
-    """A node as drawn: name, class, how it runs, its ports, its sub-graph path."""
+    """A node as drawn: name, class, how it runs, its ports, its sub-graph path, its budget."""
 
     name: str
     type_name: str
@@ -26,11 +28,15 @@ class ViewNode:
     inputs: tuple[ViewPort, ...]
     outputs: tuple[ViewPort, ...]
     cancel_target: bool
+    budget: str = ""
+    """Its declared latency (``"352 ms"``), or ``""`` when latency is not drawn."""
+    critical: bool = False
+    """On the critical path (only when latency is drawn)."""
 
 
 @dataclass(frozen=True)
 class ViewEdge:
-    """A data edge as drawn: its ports and its queue (or ``fused``)."""
+    """A data edge as drawn: its ports, its queue (or ``fused``), whether it is on the critical path."""
 
     src: str
     src_port: str
@@ -38,6 +44,7 @@ class ViewEdge:
     dst_port: str
     label: str
     fused: bool
+    critical: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,13 @@ class GraphView:
     nodes: tuple[ViewNode, ...]
     edges: tuple[ViewEdge, ...]
     cancels: tuple[ViewCancel, ...]
+    title: str = ""
+    """The graph's caption: its total latency budget, or ``""`` when latency is not drawn."""
+
+
+def ms(ns: int) -> str:
+    """``ns`` as milliseconds for a label: ``"352 ms"``, ``"0.5 ms"``."""
+    return f"{ns // MS} ms" if ns % MS == 0 else f"{ns / MS:.1f} ms"
 
 
 def _port(port: PortPlan) -> ViewPort:
@@ -65,8 +79,10 @@ def _port(port: PortPlan) -> ViewPort:
     return ViewPort(port.name, label)
 
 
-def describe(plan: CompiledGraph) -> GraphView:
-    """The drawable description of ``plan``."""
+def describe(plan: CompiledGraph, *, latency: bool = False) -> GraphView:
+    """The drawable description of ``plan``; ``latency`` adds budgets and the critical path."""
+    path = plan.critical_path if latency else ()
+    hops = set(itertools.pairwise(path))
     nodes = tuple(
         ViewNode(
             name=n.name,
@@ -76,6 +92,8 @@ def describe(plan: CompiledGraph) -> GraphView:
             inputs=tuple(_port(p) for p in n.inputs),
             outputs=tuple(_port(p) for p in n.outputs),
             cancel_target=n.cancel_target,
+            budget=ms(n.latency_budget) if latency else "",
+            critical=n.name in path,
         )
         for n in plan.nodes
     )
@@ -87,8 +105,10 @@ def describe(plan: CompiledGraph) -> GraphView:
             e.dst_port,
             "fused" if e.queue is None else e.queue.label(),
             e.queue is None,
+            (e.src, e.dst) in hops,
         )
         for e in plan.edges
     )
     cancels = tuple(ViewCancel(c.trigger, t) for c in plan.cancels for t in c.targets)
-    return GraphView(plan.name, nodes, edges, cancels)
+    title = f"{plan.name}: latency budget {ms(plan.latency_budget)} on the critical path" if latency else ""
+    return GraphView(plan.name, nodes, edges, cancels, title)

@@ -8,6 +8,10 @@ from graphflow.render.describe import GraphView, ViewNode
 
 CANCEL_COLOR = "#d62728"
 """Colour of cancellation edges (and the border of their targets)."""
+CRITICAL_COLOR = "#e6550d"
+"""Colour of the critical path's edges and of its nodes' budgets (with ``--latency``)."""
+CRITICAL_FILL = "#fdd9bf"
+"""Header colour of the nodes on the critical path."""
 
 
 def _id(name: str) -> str:
@@ -19,9 +23,14 @@ def _esc(text: str) -> str:
 
 
 def _node_label(node: ViewNode) -> str:
+    fill = CRITICAL_FILL if node.critical else "#e8eef7"
+    color = CRITICAL_COLOR if node.critical else "#555555"
+    budget = (
+        f'<BR/><FONT POINT-SIZE="9" COLOR="{color}">budget {_esc(node.budget)}</FONT>' if node.budget else ""
+    )
     rows = [
-        f'<TR><TD COLSPAN="2" BGCOLOR="#e8eef7"><B>{_esc(node.name)}</B><BR/>'
-        f'<FONT POINT-SIZE="9">{_esc(node.type_name)} · {_esc(node.kind)}</FONT></TD></TR>'
+        f'<TR><TD COLSPAN="2" BGCOLOR="{fill}"><B>{_esc(node.name)}</B><BR/>'
+        f'<FONT POINT-SIZE="9">{_esc(node.type_name)} · {_esc(node.kind)}</FONT>{budget}</TD></TR>'
     ]
     ins, outs = list(node.inputs), list(node.outputs)
     for i in range(max(len(ins), len(outs))):
@@ -63,6 +72,8 @@ def to_dot(view: GraphView) -> str:
             lines.append("  }")
     for edge in view.edges:
         style = ", style=bold" if not edge.fused else ""
+        if edge.critical:
+            style += f", color={_id(CRITICAL_COLOR)}, fontcolor={_id(CRITICAL_COLOR)}, penwidth=3"
         head = f"{_id(edge.src)}:{_id('out_' + edge.src_port)}:e"
         tail = f"{_id(edge.dst)}:{_id('in_' + edge.dst_port)}:w"
         lines.append(f"  {head} -> {tail} [label={_id(edge.label)}{style}];")
@@ -71,5 +82,7 @@ def to_dot(view: GraphView) -> str:
             f"  {_id(cancel.trigger)} -> {_id(cancel.target)} [style=dashed, color={_id(CANCEL_COLOR)}, "
             f'fontcolor={_id(CANCEL_COLOR)}, label="cancel", constraint=false];'
         )
+    if view.title:  # after the clusters, which would otherwise inherit it
+        lines.append(f'  label={_id(view.title)}; labelloc=t; fontname="Helvetica";')
     lines.append("}")
     return "\n".join(lines) + "\n"

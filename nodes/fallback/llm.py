@@ -44,6 +44,10 @@ class FallbackLLM(LLMNode):
         """The providers and their availability."""
         self._share()
 
+    def latency(self) -> int:
+        """The first provider's: it answers unless it fails or is late."""
+        return self.pool.providers[0].latency()
+
     async def setup(self) -> None:
         """Set up every provider (they are not in the graph)."""
         await self.pool.setup()

@@ -53,6 +53,10 @@ class FallbackSTT(SegmentedSTT):
         self.failures = 0
         """Recognitions no provider answered (each reported to observers)."""
 
+    def latency(self) -> int:
+        """The first provider's: it recognizes unless it fails (this node's own estimate is unused)."""
+        return self.pool.providers[0].latency()
+
     async def setup(self) -> None:
         """Set up every provider (they are not in the graph)."""
         await self.pool.setup()

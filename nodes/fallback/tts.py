@@ -49,6 +49,10 @@ class FallbackTTS(SentenceTTS):
         self.resampled = 0
         """Sentences whose audio was resampled to the output rate."""
 
+    def latency(self) -> int:
+        """The first provider's: it speaks unless it fails or is late."""
+        return self.pool.providers[0].latency()
+
     async def setup(self) -> None:
         """Set up every provider (they are not in the graph)."""
         await self.pool.setup()

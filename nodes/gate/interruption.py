@@ -43,7 +43,10 @@ class GateOptions(msgspec.Struct, frozen=True):
 
 
 class InterruptionGate(Node):
-    """Passes agent audio on; pauses, resumes or cancels it when the user barges in."""
+    """Passes agent audio on; pauses, resumes or cancels it when the user barges in.
+
+    Latency 0: agent audio is forwarded in the call that brings it.
+    """
 
     Options = GateOptions
     options: GateOptions

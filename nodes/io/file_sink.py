@@ -51,7 +51,10 @@ class HeardReply:
 
 
 class FileSink(Node):
-    """Plays ``SpeechAudio`` at real-time pace and writes the conversation to a WAV file."""
+    """Plays ``SpeechAudio`` at real-time pace and writes the conversation to a WAV file.
+
+    Latency 0: a frame starts playing the moment it arrives (a loudspeaker with no buffer).
+    """
 
     Options = FileSinkOptions
     options: FileSinkOptions

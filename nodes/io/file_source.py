@@ -20,7 +20,7 @@ from graphflow.errors import ConfigError, FrameError
 from graphflow.frames import AudioFrame
 from graphflow.node import Node
 from graphflow.ports import Output
-from graphflow.timebase import samples_to_ns
+from graphflow.timebase import MS, samples_to_ns
 
 
 class FileSourceOptions(msgspec.Struct, frozen=True):
@@ -100,6 +100,10 @@ class FileSource(Node):
         tail = np.zeros((rate * self.options.tail_silence_ms // 1000, samples.shape[1]), np.int16)
         self.samples = np.concatenate([lead, samples, tail]) if len(lead) or len(tail) else samples
         self.rate = rate
+
+    def latency(self) -> int:
+        """One frame: a frame leaves when its last sample is captured, ``frame_ms`` after its first."""
+        return self.options.frame_ms * MS
 
     @property
     def seconds(self) -> float:

@@ -83,6 +83,10 @@ class LocalResponder(LLMNode):
         super().__init__(options or LocalResponderOptions(), name=name, chat=chat)
         self._calls = itertools.count(1)
 
+    def latency(self) -> int:
+        """Its configured time to first token: ``ttft_ms`` (it waits exactly that)."""
+        return round(self.options.ttft_ms * MS)
+
     async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
         """Wait the time to first token, then emit one token per 1/rate seconds (and any tool calls)."""
         reply, calls = self.plan(chat)

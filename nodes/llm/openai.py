@@ -24,6 +24,7 @@ from graphflow.agent.chat import ChatContext
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
 from graphflow.nodes.llm.base import Chunk, LLMNode
+from graphflow.timebase import MS
 
 
 class OpenAIChatOptions(msgspec.Struct, frozen=True):
@@ -36,6 +37,9 @@ class OpenAIChatOptions(msgspec.Struct, frozen=True):
     max_tokens: int = 512
     timeout_s: float = 30.0
     connect_timeout_s: float = 5.0
+    expected_ttft_ms: int = 500
+    """Estimated time to first token, for the latency budget only (a hosted small model;
+    measure your endpoint)."""
 
 
 class OpenAIChat(LLMNode):
@@ -61,6 +65,10 @@ class OpenAIChat(LLMNode):
         self.tools: list[dict[str, Any]] = []
         self.last_usage: dict[str, Any] | None = None
         self._client: Any = None
+
+    def latency(self) -> int:
+        """The endpoint's time to first token, estimated: ``expected_ttft_ms``."""
+        return self.options.expected_ttft_ms * MS
 
     async def setup(self) -> None:
         """Open the HTTP client."""

@@ -123,6 +123,10 @@ class RoomAudioSink(Node):
         self._resampler: Any = None  # a soxr.ResampleStream while a reply needs resampling
         self._resampler_rate = 0
 
+    def latency(self) -> int:
+        """A reply's first ``chunk_ms`` goes into an empty SDK queue (``queue_ms`` only fills behind it)."""
+        return self.options.chunk_ms * MS
+
     # ----------------------------------------------------------------- lifecycle
     async def setup(self) -> None:
         """Publish the agent's microphone track."""

@@ -135,6 +135,10 @@ class RoomAudioSource(Node):
         self._handlers: dict[EventTypes, Callable[..., None]] = {}
         self._closed = ClosedWatch(self.room, self.stop)
 
+    def latency(self) -> int:
+        """One frame: the received audio leaves once it fills a ``frame_ms`` frame."""
+        return self.options.frame_ms * MS
+
     # ----------------------------------------------------------------- lifecycle
     async def setup(self) -> None:
         """Start watching the room's participants and tracks."""

@@ -35,6 +35,9 @@ class OpenAISTTOptions(SegmentedSTTOptions, frozen=True):
     """Bearer token; '' reads ``OPENAI_API_KEY`` (none is sent if that is unset too)."""
     timeout_s: float = 15.0
     """Whole-request timeout per recognition."""
+    expected_recognition_ms: int = 800
+    """Estimated time to recognize a segment, for the latency budget only: the upload, the
+    server's recognition and the answer (an estimate for a hosted service; measure yours)."""
 
 
 def wav_bytes(pcm: np.ndarray) -> bytes:

@@ -19,6 +19,7 @@ from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
 from graphflow.nodes.tts.sentences import SentenceTTS
+from graphflow.timebase import MS
 
 OPENAI_PCM_RATE = 24000
 """``response_format: "pcm"`` is 24 kHz signed 16-bit little-endian mono."""
@@ -32,6 +33,8 @@ class OpenAITTSOptions(msgspec.Struct, frozen=True):
 
     ``timeout_s`` bounds each sentence's request as a whole; ``retries`` more attempts
     are made after a retryable failure, ``retry_backoff_s`` apart (doubling).
+    ``expected_first_audio_ms`` only feeds the latency budget: the round trip of the first
+    sentence's request (an estimate for a hosted service; measure yours).
     """
 
     base_url: str = "https://api.openai.com/v1"
@@ -46,6 +49,7 @@ class OpenAITTSOptions(msgspec.Struct, frozen=True):
     max_seconds: float = 120.0
     max_chars: int = 150
     pause_ms: int = 0
+    expected_first_audio_ms: int = 400
 
 
 class OpenAITTS(SentenceTTS):
@@ -75,6 +79,10 @@ class OpenAITTS(SentenceTTS):
         self.out.format = AudioFormat(OPENAI_PCM_RATE, 1, SampleFormat.S16)
         self.url = o.base_url.rstrip("/") + "/audio/speech"
         self.client: httpx.AsyncClient | None = None
+
+    def latency(self) -> int:
+        """The first sentence's request before any audio leaves: ``expected_first_audio_ms``."""
+        return self.options.expected_first_audio_ms * MS
 
     async def setup(self) -> None:
         """Open the HTTP client (connections are reused across sentences)."""

@@ -123,6 +123,15 @@ class TurnDetector(Node):
         self._emitting: asyncio.Task[None] | None = None  # decided, emitting
         self._inputs_done = False
 
+    def latency(self) -> int:
+        """The earliest end of turn after the speech end: ``min_delay_ms`` (silence: ``silence_delay_ms``).
+
+        The delay counts from the speech end, so in a running graph it overlaps the VAD's
+        and the STT's own waits: summed after them, it makes the budget an upper bound.
+        """
+        o = self.options
+        return (o.silence_delay_ms if o.mode == "silence" else o.min_delay_ms) * MS
+
     # ----------------------------------------------------------------- lifecycle
     async def setup(self) -> None:
         """Get the shared Smart Turn executor (``ModelMissing`` says how to download it)."""

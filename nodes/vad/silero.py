@@ -105,6 +105,10 @@ class SileroVAD(Node):
         self._speech_end = 0  # pts of the end of the last window counted as speech
         self._last_p = 0.0
 
+    def latency(self) -> int:
+        """A 32 ms window, then ``min_silence_ms`` (in whole windows) before ``SpeechStopped``."""
+        return samples_to_ns(WINDOW, RATE) * (1 + self._stop_windows)
+
     async def setup(self) -> None:
         """Get the shared executor (raises ModelMissing if the model is not downloaded)."""
         self.executor = SileroExecutor.shared(self.hub)

@@ -201,3 +201,27 @@ def test_a_following_union_output_keeps_the_events_it_adds() -> None:
     assert plan.edges[-1].frame_type == "AudioFrame | TextFrame"
     found = dict(issues(Graph().chain(ToneSource(name="mic"), Annotate(name="a"), AudioOnly(name="x"))))
     assert "a.out emits AudioFrame | TextFrame" in found["graph.type_mismatch"]
+
+
+def test_a_bad_latency_is_a_compile_error_naming_the_node() -> None:
+    class Negative(Passthrough):
+        def latency(self) -> int:
+            return -1
+
+    class Fractional(Passthrough):
+        def latency(self) -> int:
+            return 0.5  # type: ignore[return-value]
+
+    class Broken(Passthrough):
+        def latency(self) -> int:
+            raise ValueError("no options")
+
+    g = Graph().chain(
+        FrameSource([], name="src"), Negative(name="neg"), Fractional(name="frac"), Broken(name="broken")
+    )
+    found = issues(g)
+    assert [code for code, _ in found] == ["node.bad_latency"] * 3
+    neg, frac, broken = (message for _, message in found)
+    assert "Negative 'neg' declares a latency of -1" in neg
+    assert "Fractional 'frac' declares a latency of 0.5" in frac
+    assert "Broken 'broken': latency() raised ValueError: no options" in broken

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from graphflow.cli.main import main
+from graphflow.compiler.plan import CompiledGraph
+from graphflow.graphs import voice_agent
 from graphflow.graphs.example import build_graph
 from graphflow.render import GraphvizMissing, describe, render, to_dot, to_mermaid
+from graphflow.render.dot import CRITICAL_COLOR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +45,9 @@ def test_dot_draws_ports_queues_and_dashed_cancel_edges() -> None:
 def check_mermaid(text: str) -> None:
     """Structural check of the Mermaid flowchart subset the renderer writes."""
     lines = text.rstrip("\n").split("\n")
+    if lines[0] == "---":  # front matter: a quoted title only
+        assert re.match(r'^title: "[^"]*"$', lines[1]) and lines[2] == "---", lines[:3]
+        lines = lines[3:]
     assert lines[0] == "flowchart LR"
     declared: set[str] = set()
     depth = 0
@@ -76,6 +82,58 @@ def test_mermaid_is_pasteable_flowchart_text() -> None:
     assert "linkStyle 5,6 stroke:#d62728,stroke-dasharray:5 5" in text
 
 
+def test_latency_is_drawn_only_when_asked() -> None:
+    view = describe(build_graph().compile())
+    assert view.title == "" and all(n.budget == "" and not n.critical for n in view.nodes)
+    assert not any(e.critical for e in view.edges)
+    assert "budget" not in to_dot(view) and "budget" not in to_mermaid(view)
+
+
+def voice_plan() -> CompiledGraph:
+    """The voice agent as ``graphflow render graphs/voice_agent.py`` compiles it."""
+    return voice_agent.build_graph().compile()
+
+
+def test_description_carries_budgets_and_the_critical_path() -> None:
+    view = describe(voice_plan(), latency=True)
+    budgets = {n.name: n.budget for n in view.nodes}
+    assert budgets["vad"] == "352 ms" and budgets["stt"] == "500 ms" and budgets["gate"] == "0 ms"
+    assert [n.name for n in view.nodes if n.critical] == list(voice_plan().critical_path)
+    critical = [(e.src, e.dst) for e in view.edges if e.critical]
+    assert critical == [
+        ("source", "resampler"),
+        ("resampler", "vad"),
+        ("vad", "stt"),
+        ("stt", "turn"),
+        ("turn", "control"),
+        ("control", "llm"),
+        ("llm", "tts"),
+        ("tts", "gate"),
+        ("gate", "sink"),
+    ]
+    assert view.title == "voice_agent: latency budget 1845 ms on the critical path"
+
+
+def test_dot_labels_budgets_and_highlights_the_critical_path() -> None:
+    dot = to_dot(describe(voice_plan(), latency=True))
+    assert "budget 352 ms" in dot and "budget 250 ms" in dot
+    highlighted = [line for line in dot.splitlines() if "penwidth=3" in line]
+    assert len(highlighted) == 9 and all(CRITICAL_COLOR in line for line in highlighted)
+    assert '"vad":"out_out":e -> "stt":"in_inp":w' in highlighted[2]
+    title = 'label="voice_agent: latency budget 1845 ms on the critical path"; labelloc=t;'
+    assert dot.splitlines()[-2].strip().startswith(title)
+
+
+def test_mermaid_labels_budgets_and_styles_the_critical_links() -> None:
+    text = to_mermaid(describe(voice_plan(), latency=True))
+    check_mermaid(text)
+    assert text.startswith('---\ntitle: "voice_agent: latency budget 1845 ms on the critical path"\n---\n')
+    assert "<br/>budget 500 ms<br/>" in text
+    assert "linkStyle 0,1,3,7,10,12,14,16,18 stroke:#e6550d,stroke-width:3px" in text
+    path = ",".join(f"n_{name}" for name in voice_plan().critical_path)
+    assert f"class {path} critical" in text
+
+
 def test_svg_and_png_through_graphviz() -> None:
     if shutil.which("dot") is None:
         if os.environ.get("CI") == "true":
@@ -88,6 +146,8 @@ def test_svg_and_png_through_graphviz() -> None:
     assert "<svg" in svg and "dsp.gain" in svg and "stroke-dasharray" in svg
     png = render(plan, "png")
     assert png.startswith(b"\x89PNG")
+    svg = render(voice_plan(), "svg", latency=True).decode()
+    assert "latency budget 1845 ms" in svg and "budget 352 ms" in svg
 
 
 def test_missing_graphviz_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,6 +164,15 @@ def test_cli_renders_a_file_target(tmp_path: Path, capsys: pytest.CaptureFixture
     out = tmp_path / "g.dot"
     assert main(["render", f"{ROOT / 'graphs/example.py'}:build_graph", "-o", str(out)]) == 0
     assert out.read_text().startswith("digraph")
+
+
+def test_cli_draws_the_latency_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(ROOT / "graphs/voice_agent.py"), "--latency", "--format", "mermaid"]) == 0
+    text = capsys.readouterr().out
+    check_mermaid(text)
+    assert "latency budget 1845 ms" in text and "budget 352 ms" in text
+    assert main(["render", str(ROOT / "graphs/voice_agent.py")]) == 0
+    assert "budget" not in capsys.readouterr().out
 
 
 def test_cli_renders_a_module_target(capsys: pytest.CaptureFixture[str]) -> None:

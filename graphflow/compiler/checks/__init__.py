@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import networkx as nx
 
-from graphflow.compiler.checks import cancel_edges, cycles, handlers, port_types, unconnected
+from graphflow.compiler.checks import cancel_edges, cycles, handlers, latency, port_types, unconnected
 from graphflow.compiler.flatten import FlatGraph
 from graphflow.errors import CompileIssue
 
@@ -17,6 +17,7 @@ STRUCTURE_CHECKS: tuple[Check, ...] = (
     handlers.check,
     cancel_edges.check,
     cycles.check,
+    latency.check,
 )
 """Checks that need only the flattened graph; ``port_types`` runs after negotiation."""
 
