@@ -90,6 +90,8 @@ class RunResult:
     """What the STT heard of the recording (its user turns before the barge-in), joined."""
     reference: str | None = None
     """The recording's reference transcript, when known."""
+    budgets_ms: dict[str, float] = field(default_factory=dict)
+    """Each node's declared latency (ms), by node name."""
 
 
 def scenario(recording: Recording, interruption: Recording | None, out: Path) -> float:
@@ -169,6 +171,7 @@ def measure(
     result = RunResult(recording.name, run)
     result.turns = list(session.metrics)
     result.reference = recording.transcript
+    result.budgets_ms = {node.name: node.latency() / MS for node in session.graph.nodes()}
     # the barge-in clip starts INTERRUPTION_AFTER_S after the recording: what began before is its speech
     cutoff = seconds + INTERRUPTION_AFTER_S / 2
     heard = [u.text for u in session.transcript if u.role == "user" and u.start < cutoff and u.text]

@@ -57,6 +57,41 @@ ENGINE_ADDED = ("engine_added_ms", "engine_added_configured_ms")
 """The two engine-added figures a peer may report (measured model time, configured delays)."""
 
 
+OVER_SLACK_MS = 5.0
+"""A stage is over its budget when its median exceeds it by more than this or 10 %, whichever is more."""
+BUDGET_STAGES = (
+    ("VAD end of speech", ("vad",), "vad_ms", None),
+    ("final transcript", ("stt",), "transcript_ms", "vad_ms"),
+    ("turn decision", ("turn",), "end_of_turn_ms", "transcript_ms"),
+    ("first token", ("llm",), "llm_ttft_ms", None),
+    ("first audio", ("tts",), "tts_ttfb_ms", None),
+    ("playing", ("gate", "sink"), "sink_ms", None),
+)
+"""Each stage's row in the budget table: label, the nodes whose budgets add up, the metric
+that ends it and the metric it starts from (None: the metric is the stage's own time)."""
+
+
+def budget_rows(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Each stage's declared budget beside its measured time (p50, p99), flagged when over."""
+    budgets = next((r.budgets_ms for r in results if r.budgets_ms), {})
+    rows = []
+    for label, nodes, metric, since in BUDGET_STAGES:
+        spans = []
+        for r in results:
+            for m in r.turns:
+                end, start = getattr(m, metric), getattr(m, since) if since else 0.0
+                if end is not None and start is not None:
+                    spans.append(end - start)
+        budget = sum(budgets.get(n, 0.0) for n in nodes)
+        measured = percentiles(spans)
+        p50 = measured["p50"]
+        over = isinstance(p50, float) and p50 > budget + max(OVER_SLACK_MS, 0.1 * budget)
+        rows.append(
+            {"stage": label, "nodes": list(nodes), "budget_ms": budget, "measured_ms": measured, "over": over}
+        )
+    return rows
+
+
 def summarize(results: list[RunResult]) -> dict[str, Any]:
     """Percentiles of every figure over every run and turn."""
     summary: dict[str, Any] = {}
@@ -85,6 +120,7 @@ def document(
         "options": msgspec.to_builtins(options),
         "summary": summarize(results),
         "wer": word_error_rates(results) if options.mode == "models" else None,
+        "budget": budget_rows(results),
         "compute_ms": compute,
         "runs": [
             {
@@ -170,6 +206,16 @@ def table(doc: dict[str, Any]) -> str:
                 f"{'compute: ' + key:<24} {value['p50']:>8.2f} {value['p90']:>8.2f} {value['p99']:>8.2f} "
                 f"{value['max']:>8.2f} {value['count']:>5}"
             )
+    if doc.get("budget"):
+        lines.append("")
+        lines.append(f"{'stage (ms)':<24} {'budget':>8} {'p50':>8} {'p99':>8}")
+        for row in doc["budget"]:
+            m = row["measured_ms"]
+            if m["count"]:
+                flag = "  OVER BUDGET" if row["over"] else ""
+                lines.append(
+                    f"{row['stage']:<24} {row['budget_ms']:>8.0f} {m['p50']:>8.1f} {m['p99']:>8.1f}{flag}"
+                )
     if doc.get("wer"):
         wer = doc["wer"]
         lines.append(

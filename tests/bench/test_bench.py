@@ -90,6 +90,10 @@ def test_smoke_bench_writes_valid_json_and_a_plot(tmp_path: Path) -> None:
     assert [p["sessions"] for p in doc["scaling"]] == [1, 2]
     assert doc["machine"]["python"] and doc["options"]["mode"] == "standin"
     assert png.read_bytes().startswith(b"\x89PNG")
+    # every stage's declared budget beside what it took: the stand-ins declare their delays
+    budget = {row["stage"]: row for row in doc["budget"]}
+    assert budget["first token"]["budget_ms"] == 200 and budget["first audio"]["budget_ms"] == 100
+    assert budget["first token"]["measured_ms"]["count"] == 1
 
 
 def test_document_carries_peer_figures_and_ratios() -> None:
@@ -121,3 +125,16 @@ def test_default_fixture_set_is_one_list_of_existing_fixtures(tmp_path: Path) ->
     assert len(names) == 8 and all((FIXTURES / name).is_file() for name in names)
     with pytest.raises(ConfigError, match=r"bench-set\.txt"):
         default_set(tmp_path)
+
+
+def test_a_stage_over_its_budget_is_flagged() -> None:
+    from graphflow.agent.events import TurnMetrics
+    from graphflow.bench.latency import RunResult
+    from graphflow.bench.report import budget_rows
+
+    run = RunResult("x.wav", 0, budgets_ms={"vad": 352.0, "stt": 500.0, "llm": 200.0})
+    run.turns = [TurnMetrics(at=0, reply_id="r", vad_ms=340.0, transcript_ms=1100.0, llm_ttft_ms=204.0)]
+    rows = {row["stage"]: row for row in budget_rows([run])}
+    assert not rows["VAD end of speech"]["over"] and not rows["first token"]["over"]  # within the slack
+    assert rows["final transcript"]["over"]  # 760 ms against 500
+    assert rows["final transcript"]["measured_ms"]["p50"] == 760.0
