@@ -16,9 +16,11 @@ import asyncio
 import json
 import math
 import platform
+import re
 import sys
 import time
 import wave
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ import numpy as np
 import onnxruntime
 import pipecat_load
 from loguru import logger
-from pipecat_parts import FRAME, LLM_TTFT_S, RATE, TTS_FIRST_AUDIO_S, SessionLog, build_session
+from pipecat_parts import FRAME, LLM_TTFT_S, RATE, TTS_FIRST_AUDIO_S, SessionLog, build_session, settings
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 DEFAULT_FIXTURES = tuple(  # the set graphflow's own bench runs by default
@@ -170,6 +172,37 @@ def latency(fixtures: list[str], runs: int, progress: Callable[[str], None]) -> 
     return {"metrics": {m: percentiles(v) for m, v in samples.items()}, "sessions": per_run}
 
 
+# ------------------------------------------------------------------- settings
+def session_settings(vad_placement: str) -> dict[str, Any]:
+    """The settings a session runs with (built, not run), next to Pipecat's defaults."""
+
+    async def describe() -> dict[str, Any]:
+        return settings(build_session(SessionLog(), lambda k: None))
+
+    out = asyncio.run(describe())
+    out["logging"] = "WARNING (loguru's default is DEBUG, which logs per frame event)"
+    if vad_placement in ("processor", "both"):
+        out["scaling_vad_processor"] = (
+            "the same VAD analyzer and params in a VADProcessor right after the mic; the user "
+            "aggregator then has no vad_analyzer (sessions sweep only)"
+        )
+    return out
+
+
+class WarningLog:
+    """A loguru sink counting Pipecat's warnings and errors (instance numbers folded)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, message: Any) -> None:
+        record = message.record
+        self.counts[f"{record['level'].name}: {re.sub(r'#[0-9]+', '#n', record['message'])}"] += 1
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"message": m, "count": n} for m, n in self.counts.most_common()]
+
+
 # --------------------------------------------------------------------- output
 def machine() -> dict[str, Any]:
     return {
@@ -209,6 +242,18 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"sessions at p99 lag <= 20 ms: {result[key.replace('scaling', 'sessions_at_lag_20ms')]}")
 
 
+def print_settings(result: dict[str, Any]) -> None:
+    vad = result["settings"]["vad"]["params"]
+    print("\nVAD: " + ", ".join(f"{k}={v}" for k, v in vad.items()))
+    print("not Pipecat's defaults:")
+    for row in result["settings"]["not_default"]:
+        print(f"  {row['setting']} = {row['value']} (default {row['default']})")
+    found = result.get("pipecat_warnings") or []
+    print(f"Pipecat warnings logged: {sum(w['count'] for w in found)}")
+    for w in found:
+        print(f"  {w['count']}x {w['message'][:160]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -228,14 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logger.remove()
     logger.add(sys.stderr, level="WARNING")  # pipecat logs DEBUG per frame event by default
+    warnings = WarningLog()
+    logger.add(warnings, level="WARNING")
 
     def progress(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     result: dict[str, Any] = {"peer": "pipecat", "version": __import__("pipecat").version()}
     result |= {"machine": machine(), "fixtures": args.fixtures, "runs": args.runs}
+    result["settings"] = session_settings(args.vad_placement)
 
     def save() -> None:
+        result["pipecat_warnings"] = warnings.summary()
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(result, indent=2))
@@ -265,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     result["notes"] = NOTES
     save()
     print_table(result)
+    print_settings(result)
     if args.json:
         print(f"\nwrote {args.json}")
     return 0
@@ -273,13 +323,14 @@ def main(argv: list[str] | None = None) -> int:
 NOTES = (
     "Stand-ins: STT final transcript 150 ms after each VAD stop; LLM whole reply 200 ms after the "
     "LLMContextFrame; TTS first audio 100 ms after run_tts, then 4 s of 20 ms frames. VAD: "
-    "SileroVADAnalyzer(confidence=0.5, stop_secs=0.3, start_secs=0.2, min_volume=0.6) in "
-    "LLMUserAggregatorParams.vad_analyzer; turn: "
-    "TurnAnalyzerUserTurnStopStrategy(LocalSmartTurnAnalyzerV3()) "
-    "(default params). End of speech = end of the last 32 ms window pipecat counted as speech "
-    "(confidence >= 0.5 and volume >= 0.6). Output plays 40 ms chunks (audio_out_10ms_chunks=4) back to "
+    "SileroVADAnalyzer(VADParams()) - Pipecat's defaults, the values it recommends with Smart Turn "
+    "(confidence=0.7, start_secs=0.2, stop_secs=0.2, min_volume=0.6) - in "
+    "LLMUserAggregatorParams.vad_analyzer; turn: Pipecat's default strategies "
+    "(start: VAD, transcription; stop: TurnAnalyzerUserTurnStopStrategy(LocalSmartTurnAnalyzerV3()), "
+    "default SmartTurnParams). End of speech = end of the last 32 ms window pipecat counted as speech "
+    "(confidence >= 0.7 and volume >= 0.6). Output plays 40 ms chunks (audio_out_10ms_chunks=4) back to "
     "back at real-time pace; barge-in ends when the chunk playing at VAD onset has finished. Pipecat "
-    "logging at WARNING, RTVI off."
+    "logging at WARNING, RTVI off. Every setting that is not Pipecat's default: settings.not_default."
 )
 
 if __name__ == "__main__":
