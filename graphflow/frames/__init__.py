@@ -4,7 +4,15 @@ from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio, ToolCall, 
 from graphflow.frames.audio import ANY_AUDIO, AudioFormat, AudioFrame, SampleFormat
 from graphflow.frames.base import ControlFrame, EndOfStream, Flush, Frame, TextFrame
 from graphflow.frames.room import DataPacket
-from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
+from graphflow.frames.speech import (
+    EndOfTurn,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+    VADEvent,
+)
 
 __all__ = [
     "ANY_AUDIO",
@@ -21,6 +29,8 @@ __all__ = [
     "SampleFormat",
     "SpeechAudio",
     "SpeechStarted",
+    "SpeechPaused",
+    "SpeechResumed",
     "SpeechStopped",
     "TextFrame",
     "ToolCall",

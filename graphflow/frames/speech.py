@@ -25,6 +25,22 @@ class SpeechStopped(VADEvent, frozen=True, kw_only=True, gc=False):
     started: int = 0
 
 
+class SpeechPaused(VADEvent, frozen=True, kw_only=True, gc=False):
+    """The user went quiet at ``pts`` (end of the last speech window), too briefly yet to call it a stop.
+
+    Sent after ``pause_ms`` of quiet windows while speaking; a :class:`SpeechResumed` or
+    a :class:`SpeechStopped` with the same ``pts`` follows. Stages may start their
+    end-of-speech work early on it (a speculative final transcript, a turn decision).
+    ``started`` is the media time of the segment's :class:`SpeechStarted`.
+    """
+
+    started: int = 0
+
+
+class SpeechResumed(VADEvent, frozen=True, kw_only=True, gc=False):
+    """Speech came back at ``pts`` after a :class:`SpeechPaused`: the segment goes on."""
+
+
 class Transcript(TextFrame, frozen=True, kw_only=True, gc=False):
     """Recognised text of the user's speech; interim ones may change, a final one will not.
 

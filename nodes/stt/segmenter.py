@@ -9,7 +9,12 @@ for text in a background worker, so recognition never holds up the audio stream:
 * while the user speaks, an interim transcript every ``interim_interval_ms`` of new
   speech (skipped while one is still queued or running);
 * on ``SpeechStopped``, the final transcript of the whole segment
-  (``start - preroll`` .. ``end + end_pad``).
+  (``start - preroll`` .. ``end + end_pad``);
+* on ``SpeechPaused`` (the VAD heard a short quiet, before it calls it a stop), the same
+  final is recognized *speculatively*: when it is ready and speech has not resumed, it is
+  emitted as the segment's final at once, so the final no longer waits for the VAD's
+  stop and then a whole recognition. Speech that resumes before it is ready withdraws
+  it (the segment goes on); speech that resumes after it was emitted opens a new segment.
 
 Transcripts of one segment share a ``segment_id``; the worker handles one job at a time
 in order, so segments come out in order and a segment's final follows all its interims.
@@ -32,6 +37,8 @@ from graphflow.frames import (
     AudioFormat,
     AudioFrame,
     SampleFormat,
+    SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     Transcript,
@@ -68,6 +75,8 @@ class SegmentedSTTOptions(msgspec.Struct, frozen=True):
     """Finals waiting for recognition before the node fails (recognition cannot keep up)."""
     emit_empty_finals: bool = True
     """Emit a final with ``text=''`` when a segment has no words."""
+    speculative_finals: bool = True
+    """Recognize the final at the VAD's pause, before its stop (see the module docs)."""
     expected_recognition_ms: int = 500
     """Estimated time to recognize a segment, for the latency budget only (default: Whisper base
     int8 on 2 cores, 374 ms mean measured); set it for your provider and machine."""
@@ -85,13 +94,14 @@ class Recognition(msgspec.Struct, frozen=True):
 class _Segment:
     """One stretch of speech: its id, media times and the generation that started it."""
 
-    __slots__ = ("id", "start", "generation", "stopped")
+    __slots__ = ("id", "start", "generation", "stopped", "guess")
 
     def __init__(self, id: str, start: int, generation: int) -> None:
         self.id = id
         self.start = start
         self.generation = generation
         self.stopped = False
+        self.guess: _Job | None = None  # the speculative final of a pause, while it may stand
 
 
 class _Job(msgspec.Struct):
@@ -102,6 +112,10 @@ class _Job(msgspec.Struct):
     pcm: np.ndarray | None = None
     end: int = 0
     generation: int = 0
+    speculative: bool = False
+    """A final recognized at a pause, before the VAD called the stop."""
+    withdrawn: bool = False
+    """Speech resumed before the speculative final was ready: it is not emitted."""
 
 
 class SegmentedSTT(Node):
@@ -182,6 +196,10 @@ class SegmentedSTT(Node):
             self._start(frame)
         elif isinstance(frame, SpeechStopped):
             self._stop(frame.pts, frame.generation)
+        elif isinstance(frame, SpeechPaused):
+            self._pause(frame)
+        elif isinstance(frame, SpeechResumed):
+            self._resume(frame)
 
     async def on_end(self) -> None:
         """Close a segment still open at end of stream, then wait for every transcript."""
@@ -252,10 +270,46 @@ class SegmentedSTT(Node):
         self._count += 1
         self._seg = _Segment(f"{self.qualname or self.name}:{self._count}", start, generation)
 
+    def _pause(self, event: SpeechPaused) -> None:
+        """Recognize the segment up to the pause now; it becomes the final unless speech resumes."""
+        seg = self._seg
+        if seg is None or seg.guess is not None or not self.options.speculative_finals:
+            return
+        cut = ns_to_samples(max(event.pts + self.options.end_pad_ms * MS - self._buf_pts, 0), RATE)
+        pcm = self._buf[: min(cut, self._len)].copy()
+        # interims still waiting would only delay it: the guess covers the same speech and more
+        self._jobs = deque(j for j in self._jobs if j.final or j.speculative or j.segment is not seg)
+        self._interim_queued = any(not j.final and not j.speculative for j in self._jobs)
+        seg.guess = _Job(
+            seg, final=False, pcm=pcm, end=max(event.pts, seg.start), generation=event.generation
+        )
+        seg.guess.speculative = True
+        self._submit(seg.guess)
+
+    def _resume(self, event: SpeechResumed) -> None:
+        """Speech came back: withdraw a guess not yet emitted, or open a new segment after one."""
+        seg = self._seg
+        if seg is not None:
+            if seg.guess is not None:
+                seg.guess.withdrawn = True
+                seg.guess = None
+            return
+        # the guess was emitted as the final and closed the segment: the speech goes on in a new one
+        back = ns_to_samples(max(self._end_pts - event.pts, 0), RATE) + self._preroll
+        self._open(event.pts, event.generation, back)
+
     def _stop(self, end: int, generation: int) -> None:
         seg = self._seg
         if seg is None:
-            return  # a stop without a start (e.g. the stream began mid-speech)
+            return  # a stop without a start (e.g. the stream began mid-speech), or a guess ended it
+        if seg.guess is not None and seg.guess.end == max(end, seg.start):
+            seg.stopped = True  # the guess of this very pause is the final
+            self._seg = None
+            self._len = 0
+            return
+        if seg.guess is not None:  # a stop elsewhere (end of stream, longest segment): recognize it all
+            seg.guess.withdrawn = True
+            seg.guess = None
         seg.stopped = True
         self._seg = None
         cut = ns_to_samples(max(end + self.options.end_pad_ms * MS - self._buf_pts, 0), RATE)
@@ -287,6 +341,9 @@ class SegmentedSTT(Node):
                 continue
             job = self._jobs.popleft()
             seg = job.segment
+            if job.speculative:
+                await self._guess(job)
+                continue
             if job.final:
                 assert job.pcm is not None
                 rec = await self._recognize(job.pcm)
@@ -308,6 +365,28 @@ class SegmentedSTT(Node):
                 self._interim_queued = False
             if rec.text and not seg.stopped:
                 await self._emit(rec, seg, end, seg.generation, final=False)
+
+    async def _guess(self, job: _Job) -> None:
+        """Recognize a pause's speculative final; emit it as the final if speech did not resume."""
+        if job.withdrawn:
+            return
+        assert job.pcm is not None
+        try:
+            rec = await self._recognize(job.pcm)
+        except ProviderError as exc:
+            if job.withdrawn or job.segment.guess is not job:
+                self.report(exc)
+                return
+            raise
+        seg = job.segment
+        if job.withdrawn or seg.guess is not job:
+            return
+        if self._seg is seg:  # the VAD has not called the stop yet: the guess ends the segment
+            seg.stopped = True
+            self._seg = None
+            self._len = 0
+        if rec.text or self.options.emit_empty_finals:
+            await self._emit(rec, seg, job.end, job.generation, final=True)
 
     async def _recognize(self, pcm: np.ndarray) -> Recognition:
         if pcm.shape[0] < MIN_SAMPLES:

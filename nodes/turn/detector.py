@@ -39,7 +39,15 @@ import numpy.typing as npt
 from graphflow.agent.control import PREEMPTIVE
 from graphflow.errors import FrameError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, Frame, SampleFormat
-from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
+from graphflow.frames.speech import (
+    EndOfTurn,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+    VADEvent,
+)
 from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES
@@ -166,7 +174,15 @@ class TurnDetector(Node):
             if self._turn_start is None:
                 self._turn_start = frame.pts
             self._segment_start = frame.pts
-        elif isinstance(frame, SpeechStopped):
+        elif isinstance(frame, SpeechPaused):
+            self._speech_stopped(frame)  # the decision starts at the pause: the stop may never be needed
+        elif isinstance(frame, SpeechResumed):
+            if self._pending is not None and not self._pending.done():
+                self._pending.cancel()
+            self._pending = None
+            if self._turn_start is None:  # the pause ended a turn: this speech begins the next
+                self._turn_start = self._segment_start = frame.pts
+        elif isinstance(frame, SpeechStopped) and not self._deciding(frame.pts):
             self._speech_stopped(frame)
 
     async def on_transcript(self, frame: Transcript) -> None:
@@ -230,7 +246,15 @@ class TurnDetector(Node):
         return self._audio.read(start, end)
 
     # ------------------------------------------------------------------ decisions
-    def _speech_stopped(self, frame: SpeechStopped) -> None:
+    def _deciding(self, speech_end: int) -> bool:
+        """This speech end is being decided, or was, since its pause."""
+        job = self._pending_job
+        pending = self._pending is not None and not self._pending.done()
+        if pending and job is not None and job.speech_end == speech_end:
+            return True
+        return any(d.speech_end == speech_end and d.decided_at for d in self.decisions)
+
+    def _speech_stopped(self, frame: SpeechStopped | SpeechPaused) -> None:
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
         segment_start = self._segment_start if self._segment_start is not None else frame.started
