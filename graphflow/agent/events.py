@@ -43,6 +43,17 @@ class TurnEnded(SessionEvent, frozen=True, kw_only=True):
     probability: float
 
 
+class UserTurnJoined(SessionEvent, frozen=True, kw_only=True):
+    """The user's words joined their previous message (its reply was cut before it said anything).
+
+    ``parts`` are the fragments in order, as the user said them; ``text`` is the one user
+    message the history now holds in their place (what the next reply answers).
+    """
+
+    text: str
+    parts: tuple[str, ...]
+
+
 class AgentStartedSpeaking(SessionEvent, frozen=True, kw_only=True):
     """The first audio of a reply is being played."""
 

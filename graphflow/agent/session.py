@@ -32,6 +32,7 @@ from graphflow.agent.events import (
 )
 from graphflow.agent.exchange import ExchangeLog
 from graphflow.agent.feed import EventFeed
+from graphflow.agent.fragments import Fragments
 from graphflow.agent.handoff import hand_over
 from graphflow.agent.heard import HeardRecorder
 from graphflow.agent.playout import Playout, PlayoutEvent
@@ -118,6 +119,8 @@ class AgentSession:
         self.speeches = Speeches(playout, self._interrupt_speech)
         """The handles of the replies not yet heard."""
         self._heard = HeardRecorder(chat)
+        self.fragments = Fragments()
+        """Whether the user's latest message is open (its reply was cut unheard): the next words join it."""
 
     # ------------------------------------------------------------------ agent
     def attach_llm(self, llm: LLMNode) -> None:
@@ -129,6 +132,7 @@ class AgentSession:
         llm.context_factory = self._tool_context
         llm.on_handoff = self.update_agent
         llm.listeners.append(self._on_llm_event)
+        llm.fragments = self.fragments
 
     def _on_llm_event(self, event: SessionEvent) -> None:
         if isinstance(event, FunctionCalls):
@@ -197,6 +201,7 @@ class AgentSession:
 
     def interrupt(self) -> None:
         """Stop what the agent is saying or preparing, as a barge-in would."""
+        self.fragments.interrupting()  # the program's cut, not the user's: nothing to join
         if self.gate is not None:
             self.gate.interrupt()
 
@@ -224,6 +229,8 @@ class AgentSession:
 
     async def run(self, clock: Clock | None = None, *, trace: bool = False) -> None:
         """Run the conversation until the input ends."""
+        if self.gate is not None:
+            self.fragments.join_below_words = self.gate.options.join_below_words
         self.runner = self.compile().runner(
             RunOptions(clock=clock or RealtimeClock(), trace=trace, observers=(self,))
         )
@@ -306,6 +313,7 @@ class AgentSession:
             self._emit(error)
         elif isinstance(event, CancelFired):
             self.speeches.cancelled(event.new_generation)
+            self.fragments.cancelled(event.new_generation)
         elif isinstance(event, RunFinished) and event.error:
             error = SessionError(at=event.at, node="", code="session.failed", message=event.error, fatal=True)
             self.errors.append(error)
@@ -339,6 +347,7 @@ class AgentSession:
 
     def _on_playout(self, event: PlayoutEvent) -> None:
         if event.kind == "started":
+            self.fragments.started(event.reply_id)
             self._agent_start[event.reply_id] = event.media_at
             self._emit(AgentStartedSpeaking(at=event.at, media=event.media_at, reply_id=event.reply_id))
             self._metrics(event)
@@ -359,6 +368,7 @@ class AgentSession:
             self._heard.heard(
                 event.reply_id, event.heard, interrupted=event.interrupted, at=event.at, metrics=figures
             )
+            self.fragments.heard(event.reply_id, event.heard, interrupted=event.interrupted)
             self._emit(
                 AgentStoppedSpeaking(
                     at=event.at,

@@ -17,6 +17,7 @@ import asyncio
 import msgspec
 
 from graphflow.agent.control import PREEMPTIVE
+from graphflow.agent.fragments import JOIN_BELOW_WORDS
 from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.frames import (
     AudioFrame,
@@ -40,6 +41,8 @@ class GateOptions(msgspec.Struct, frozen=True):
     min_words: int = 0
     false_interruption_timeout_ms: int = 2000
     resume_false_interruption: bool = True
+    join_below_words: int = JOIN_BELOW_WORDS
+    """A reply cut after fewer heard words than this leaves the user's turn open to their next words."""
 
 
 class InterruptionGate(Node):

@@ -21,7 +21,15 @@ import msgspec
 
 from graphflow.agent.chat import ChatContext
 from graphflow.agent.control import GENERATE, PREEMPTIVE, SAY
-from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
+from graphflow.agent.events import (
+    AgentHandoff,
+    AgentMessage,
+    FunctionCalls,
+    FunctionOutput,
+    SessionEvent,
+    UserTurnJoined,
+)
+from graphflow.agent.fragments import Fragments, Joined
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import StopResponse, run_calls
 from graphflow.errors import ProviderError
@@ -107,6 +115,8 @@ class LLMNode(Node):
         """The reply being streamed now (its id, and the text sent so far)."""
         self.withdrawn: set[str] = set()
         """Ids of requested replies withdrawn before they started (their turns are skipped)."""
+        self.fragments: Fragments | None = None
+        """Joins a user message to the previous one when its reply was cut unheard (the session sets it)."""
 
     def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
         """Stream the reply to the conversation in ``chat`` (provider-specific)."""
@@ -159,27 +169,57 @@ class LLMNode(Node):
             self._start_early(text)
             return
         early, self.early = self.early, None
-        if early is not None and (turn.reason == SAY or early.text != text):
+        joined = self._join(text) if turn.reason not in (SAY, GENERATE) and text else None
+        said = joined.text if joined is not None else text
+        if early is not None and (turn.reason == SAY or early.text != said):
             early.cancel()
             early = None
         if turn.reason == SAY:
-            await self.say(turn, self._reply_id(turn))
+            await self.say(turn, self._replying(turn))
             return
         if turn.reason == GENERATE:
             if text:  # instructions for this reply only
                 self.chat.add("system", text, at=turn.created)
         elif text:
-            try:
-                text = await self._turn_completed(text)
-            except StopResponse:
+            if not await self._add_user(turn, text, joined):
                 return
-            self.chat.add("user", text, at=turn.created)
         else:
             return
-        await self.reply(turn, self._reply_id(turn), early=early)
+        await self.reply(turn, self._replying(turn), early=early)
 
     def _reply_id(self, turn: EndOfTurn) -> str:
         return turn.reply_id or f"r{turn.generation}-{next(self._ids)}"
+
+    def _replying(self, turn: EndOfTurn) -> str:
+        """The id of the reply to ``turn``, which the fragments now follow."""
+        reply_id = self._reply_id(turn)
+        if self.fragments is not None:
+            self.fragments.replying(reply_id, turn.generation)
+        return reply_id
+
+    def _join(self, text: str, chat: ChatContext | None = None) -> Joined | None:
+        """Take an open user message out of ``chat`` (the history) to join ``text`` to it, if there is one."""
+        fragments = self.fragments
+        return fragments.join(self.chat if chat is None else chat, text) if fragments is not None else None
+
+    async def _add_user(self, turn: EndOfTurn, text: str, joined: Joined | None) -> bool:
+        """Add the user's words (joined to an open message) after the agent's hook; False: no answer."""
+        try:
+            said = await self._turn_completed(joined.text if joined is not None else text)
+        except BaseException as exc:
+            if joined is not None:
+                joined.undo(self.chat)
+            if isinstance(exc, StopResponse):
+                if self.fragments is not None:
+                    self.fragments.close()
+                return False
+            raise
+        message = self.chat.add("user", said, at=turn.created)
+        if self.fragments is not None:
+            self.fragments.said(joined.parts if joined is not None else (text,), message.content)
+        if joined is not None:
+            self._tell(UserTurnJoined(at=self.now(), text=said, parts=joined.parts))
+        return True
 
     async def say(self, turn: EndOfTurn, reply_id: str) -> None:
         """Speak ``turn.text`` as it is: one reply, no model call."""
@@ -207,6 +247,9 @@ class LLMNode(Node):
 
     def _start_early(self, text: str) -> None:
         """Start generating for a tentative turn (unless hooks may rewrite it, or it is already running)."""
+        chat = self.chat.copy()
+        joined = self._join(text, chat) if text else None
+        text = joined.text if joined is not None else text
         if self.early is not None:
             if self.early.text == text:
                 return
@@ -219,7 +262,7 @@ class LLMNode(Node):
             agent is not None and type(agent).on_user_turn_completed is not Agent.on_user_turn_completed
         ):
             return  # the agent may change the words: wait for the real turn
-        early = EarlyReply(text, self._stream, self.chat)
+        early = EarlyReply(text, self._stream, chat)
         early.task = self.spawn(early.run(), "early-reply")
         self.early = early
         self.early_started += 1
