@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from graphflow.frames.base import Frame, TextFrame
 
 
@@ -41,6 +43,33 @@ class SpeechResumed(VADEvent, frozen=True, kw_only=True, gc=False):
     """Speech came back at ``pts`` after a :class:`SpeechPaused`: the segment goes on."""
 
 
+class TurnEvidence(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What a turn decision weighed: each probability, the silence, and the rule that read the text."""
+
+    audio: float = 0.0
+    """The audio turn model's probability that the turn is complete."""
+    text: float = 0.5
+    """The transcript's words' score (0.5 when no text was there yet)."""
+    text_rule: str = ""
+    """Which text rule gave ``text`` (``plain``, ``dangling``, ``trailing``, ...)."""
+    logit: float = 0.0
+    """The combined evidence: ``logit(audio) + text_weight * logit(text)``."""
+    due_ms: float = 0.0
+    """The silence that evidence asked for (ms after the end of speech)."""
+    adapted_ms: float = 0.0
+    """Of ``due_ms``, what the user's own long pauses added."""
+    silence_ms: float = 0.0
+    """The silence when the turn was decided."""
+    scale_ms: float = 1000.0
+    """Silence that moves the fused probability by one logit unit."""
+
+    def probability(self, silence_ms: float) -> float:
+        """The fused probability that the turn is over after ``silence_ms`` of silence (0.5 at ``due_ms``)."""
+        import math
+
+        return 1.0 / (1.0 + math.exp(-(silence_ms - self.due_ms) / self.scale_ms))
+
+
 class Transcript(TextFrame, frozen=True, kw_only=True, gc=False):
     """Recognised text of the user's speech; interim ones may change, a final one will not.
 
@@ -71,3 +100,5 @@ class EndOfTurn(Frame, frozen=True, kw_only=True, gc=False):
     reason: str = ""
     probability: float = 0.0
     reply_id: str = ""
+    evidence: TurnEvidence | None = None
+    """What the decision weighed (the ``fused`` decision fills it in)."""

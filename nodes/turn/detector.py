@@ -33,6 +33,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -46,11 +47,13 @@ from graphflow.frames.speech import (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TurnEvidence,
     VADEvent,
 )
 from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES
+from graphflow.nodes.turn.fused import FusedRule, PauseMemory
 from graphflow.nodes.turn.options import TurnOptions, validate
 from graphflow.nodes.turn.ring import AudioRing
 from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
@@ -76,6 +79,7 @@ class TurnDecision:
     text_rule: str = ""
     decided_at: int = 0
     emitted: bool = False
+    evidence: TurnEvidence | None = None
 
 
 @dataclass
@@ -114,6 +118,8 @@ class TurnDetector(Node):
         self.empty_turns = 0
         """Turns not emitted because no transcript text came."""
         self._audio = AudioRing(RING_SAMPLES)
+        self._rule = FusedRule(self.options.fused)
+        self._pauses = PauseMemory()
         self._reset()
 
     def _reset(self) -> None:
@@ -144,7 +150,7 @@ class TurnDetector(Node):
     async def setup(self) -> None:
         """Get the shared Smart Turn executor (``ModelMissing`` says how to download it)."""
         self._reset()
-        if self.options.mode == "smart":
+        if self.options.mode != "silence":
             self.executor = SmartTurnExecutor.shared(self.hub or ModelHub())
             await self.executor.warmup()
 
@@ -170,6 +176,8 @@ class TurnDetector(Node):
         elif isinstance(frame, SpeechStarted):
             if self._pending is not None and not self._pending.done():
                 self._pending.cancel()
+                if self._pending_job is not None:  # a long pause inside the turn
+                    self._pauses.add(frame.pts - self._pending_job.speech_end)
             self._pending = None
             if self._turn_start is None:
                 self._turn_start = frame.pts
@@ -179,6 +187,8 @@ class TurnDetector(Node):
         elif isinstance(frame, SpeechResumed):
             if self._pending is not None and not self._pending.done():
                 self._pending.cancel()
+                if self._pending_job is not None:  # a pause inside the turn: the user's own rhythm
+                    self._pauses.add(frame.pts - self._pending_job.speech_end)
             self._pending = None
             if self._turn_start is None:  # the pause ended a turn: this speech begins the next
                 self._turn_start = self._segment_start = frame.pts
@@ -273,6 +283,8 @@ class TurnDetector(Node):
             if opts.mode == "silence":
                 await self.clock.sleep_until(job.anchor + opts.silence_delay_ms * MS)
                 reason = "silence"
+            elif opts.mode == "fused":
+                reason = await self._fused(job)
             else:
                 job.record.probability = p = await self._probability(job)
                 await self.clock.sleep_until(job.anchor + opts.min_delay_ms * MS)
@@ -306,18 +318,43 @@ class TurnDetector(Node):
             speech_end=job.speech_end,
             reason=reason,
             probability=job.record.probability,
+            evidence=job.record.evidence,
             pts=job.speech_end,
             created=self.now(),
             generation=self.generation,
         )
         await self.out.send(eot)
 
-    async def _probability(self, job: _Job) -> float:
+    async def _fused(self, job: _Job) -> str:
+        """Decide by the fused evidence: ``fused`` once the silence it asks for has passed (with the
+        turn's text in), ``max_delay`` at the latest."""
+        f = self.options.fused
+        job.record.probability = p = await self._probability(job, f.model_tail_ms, f.min_delay_ms)
+        deadline = job.anchor + self.options.max_delay_ms * MS
+        adapted = self._pauses.extra_ms(f) if f.adapt else 0.0
+        while True:
+            text = self._text(job.speech_end) if self._covered(job) else None
+            evidence = self._rule.weigh(p, text, adapted, self.options.max_delay_ms)
+            job.record.evidence = evidence
+            due = job.anchor + round(evidence.due_ms * MS)
+            now = self.now()
+            if text is not None and now >= due:
+                job.record.text_rule = evidence.text_rule
+                job.record.evidence = msgspec.structs.replace(evidence, silence_ms=(now - job.anchor) / MS)
+                return "fused"
+            if now >= deadline or self._inputs_done:
+                job.record.evidence = msgspec.structs.replace(evidence, silence_ms=(now - job.anchor) / MS)
+                return "max_delay"
+            await self._wait(self._final_event, min(due, deadline) if text is not None else deadline)
+
+    async def _probability(self, job: _Job, tail_ms: int | None = None, wait_ms: int | None = None) -> float:
         """Smart Turn's belief that the turn is complete, on audio up to the speech end + tail."""
         assert self.executor is not None
-        tail_end = job.speech_end + self.options.model_tail_ms * MS
+        tail = self.options.model_tail_ms if tail_ms is None else tail_ms
+        tail_end = job.speech_end + tail * MS
         if self._latest_end is None or self._latest_end < tail_end:
-            await self._wait_audio(tail_end, job.anchor + self.options.min_delay_ms * MS)
+            wait = self.options.min_delay_ms if wait_ms is None else wait_ms
+            await self._wait_audio(tail_end, job.anchor + wait * MS)
         end = min(tail_end, self._latest_end if self._latest_end is not None else job.speech_end)
         start = max(
             job.turn_start - self.options.pre_speech_ms * MS, end - samples_to_ns(WINDOW_SAMPLES, 16000)

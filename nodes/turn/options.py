@@ -9,11 +9,43 @@ import msgspec
 from graphflow.errors import ConfigError
 
 
+class FusedOptions(msgspec.Struct, frozen=True):
+    """The fused decision: evidence ``z = logit(p_audio) + text_weight * logit(p_text)`` asks for a
+    silence that falls as ``z`` rises, through two anchors (tuned on benchmarks/turns, see
+    docs/nodes/turn.md): ``z >= sure_logit`` ends the turn by ``sure_delay_ms`` of silence,
+    ``z <= doubt_logit`` holds it past ``doubt_delay_ms``; linear in between and beyond,
+    clamped to [``min_delay_ms``, the detector's ``max_delay_ms``]."""
+
+    min_delay_ms: int = 400
+    """Earliest end of turn after the end of speech, however sure the evidence: people pause
+    200-400 ms between the sentences of one turn (a recorded two-party conversation splits
+    two of its seven turns at 300)."""
+    model_tail_ms: int = 0
+    """Silence after the end of speech in Smart Turn's audio: the model holds most cut
+    sentences with none, and calls them complete once it hears 200 ms of silence."""
+    text_weight: float = 1.5
+    """Weight of the transcript's words (``lexical``) against the audio model's logit."""
+    sure_logit: float = -1.8
+    """Evidence at which the turn ends by ``sure_delay_ms``."""
+    sure_delay_ms: int = 450
+    """Silence that evidence at ``sure_logit`` waits for."""
+    doubt_logit: float = -2.6
+    """Evidence at which the turn waits ``doubt_delay_ms``."""
+    doubt_delay_ms: int = 1600
+    """Silence that evidence at ``doubt_logit`` waits for."""
+    adapt: bool = True
+    """Wait longer on doubtful evidence for a user who pauses long inside their turns."""
+    adapt_max_ms: int = 600
+    """The most the user's own pauses may add."""
+
+
 class TurnOptions(msgspec.Struct, frozen=True):
     """How the turn detector decides (delays in ms from the end of speech)."""
 
-    mode: Literal["smart", "silence"] = "smart"
-    """``smart``: audio model + transcript + delays; ``silence``: a fixed silence only."""
+    mode: Literal["fused", "smart", "silence"] = "fused"
+    """``fused``: one probability from the audio model, the transcript's words and the
+    silence (see :class:`FusedOptions`); ``smart``: the audio model first, then the
+    transcript's punctuation, then ``max_delay_ms``; ``silence``: a fixed silence only."""
     min_delay_ms: int = 500
     """Earliest end of turn after the speech end (model or transcript says complete)."""
     max_delay_ms: int = 3000
@@ -36,12 +68,22 @@ class TurnOptions(msgspec.Struct, frozen=True):
     """Silence after the speech end included in the model's audio (as pipecat's VAD stop)."""
     pre_speech_ms: int = 500
     """Audio before the turn's first speech included in the model's window."""
+    fused: FusedOptions = FusedOptions()
+    """The ``fused`` mode's settings."""
 
 
 def validate(options: TurnOptions) -> None:
     """Raise ConfigError when ``options`` are out of range (checked when the detector is made)."""
-    if options.mode not in ("smart", "silence"):
-        raise ConfigError(f"TurnOptions.mode must be 'smart' or 'silence', got {options.mode!r}")
+    if options.mode not in ("fused", "smart", "silence"):
+        raise ConfigError(f"TurnOptions.mode must be 'fused', 'smart' or 'silence', got {options.mode!r}")
+    f = options.fused
+    if f.min_delay_ms < 0 or f.model_tail_ms < 0 or f.adapt_max_ms < 0 or f.text_weight < 0:
+        raise ConfigError(f"FusedOptions: delays and the text weight must be >= 0, got {f}")
+    if not (f.doubt_logit < f.sure_logit and f.sure_delay_ms < f.doubt_delay_ms):
+        raise ConfigError(
+            "FusedOptions: doubt_logit must be below sure_logit and doubt_delay_ms above sure_delay_ms",
+            hint="more doubtful evidence waits longer",
+        )
     if not 0.0 <= options.threshold <= 1.0:
         raise ConfigError(f"TurnOptions.threshold must be within [0, 1], got {options.threshold}")
     delays = (

@@ -140,3 +140,40 @@ def _question_form(words: list[str]) -> bool:
 def text_complete(text: str) -> bool:
     """True when ``text`` reads like a complete utterance (``assess(text).complete``)."""
     return assess(text).complete
+
+
+CUT_DANGLING = DANGLING_WORDS | _set(
+    "in on another some any these those his her mr mrs ms dr st is are was were am be the"
+)
+"""Last words that leave a sentence open, for :func:`lexical` (articles, prepositions, titles...)."""
+PRONOUNS = _set("i you he she it we they there")
+"""Subjects after which a bare auxiliary leaves the clause open ("he had", "they were")."""
+BARE_AUXILIARIES = _set("had has have was were is are am will would could should can do does did")
+"""Auxiliaries that leave a clause open when nothing follows their subject."""
+
+
+def lexical(text: str) -> TextVerdict:
+    """How complete ``text`` reads from its words alone, for a transcript of speech that may be cut.
+
+    A recognizer's final ``.``, ``?`` and ``!`` are not trusted: Whisper closes a cut
+    clause with a period, and even turns a cut one into a question ("What's the word?" for
+    "What's the weather"). Its trailing marks are: ``...``, ``-`` or ``,`` at the end is
+    the recognizer itself hearing the speech stop mid-sentence. Scores: ``trailing`` 0.05,
+    ``dangling`` (an article, preposition, conjunction, title or filler last) 0.05,
+    ``open_clause`` (a pronoun and a bare auxiliary last: "he had") 0.2, else ``plain`` 0.6.
+    """
+    stripped = text.strip().rstrip(_CLOSERS).rstrip()
+    if not stripped:
+        return TextVerdict(0.0, "empty")
+    if stripped.endswith(("...", "\u2026", "-", "\u2014", "\u2013", ",", ";", ":")):
+        return TextVerdict(0.05, "trailing")
+    words = _WORD.findall(stripped.lower().replace("\u2019", "'"))
+    if not words:
+        return TextVerdict(0.0, "empty")
+    if words[-1] in CUT_DANGLING and not (
+        words[-1] in PREPOSITIONS | {"like", "in", "on"} and _question_form(words)
+    ):
+        return TextVerdict(0.05, "dangling")
+    if len(words) > 1 and words[-1] in BARE_AUXILIARIES and words[-2] in PRONOUNS:
+        return TextVerdict(0.2, "open_clause")
+    return TextVerdict(0.6, "plain")

@@ -45,11 +45,13 @@ def run_session(path: Path, hub: ModelHub, **changes: object) -> AgentSession:
 
 
 def test_a_conversation_gets_an_answer_per_user_turn(hub: ModelHub, tmp_path: Path) -> None:
-    # four questions and statements, each followed by enough silence for the answer to play
+    # a question, a command and a statement, each followed by enough silence for the answer to
+    # play (not "I tell you it is not poison, | she cried": the fused decision answers the complete
+    # sentence before the pause, and "she cried" is a turn of its own)
     names = [
         "q_ls_251-137823-0002_testing_routine.wav",
         "cmd_go_forward_ten_meters.wav",
-        "read_ls_251-118436-0001.wav",
+        "read_ls_3536-23268-0010.wav",
     ]
     gap = np.zeros(16000 * 9, np.int16)
     pcm = np.concatenate([np.concatenate([read_wav(n), gap]) for n in names])
