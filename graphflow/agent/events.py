@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from graphflow.frames.agent import ToolCall
+from graphflow.frames.speech import TurnEvidence
 
 
 class SessionEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +42,8 @@ class TurnEnded(SessionEvent, frozen=True, kw_only=True):
     text: str
     reason: str
     probability: float
+    evidence: TurnEvidence | None = None
+    """What the turn detector weighed (audio and text probabilities, the silence, the rule)."""
 
 
 class UserTurnJoined(SessionEvent, frozen=True, kw_only=True):
@@ -94,6 +97,8 @@ class TurnMetrics(SessionEvent, frozen=True, kw_only=True):
     tts_ttfb_ms: float | None = None
     sink_ms: float | None = None
     voice_to_voice_ms: float | None = None
+    turn_evidence: TurnEvidence | None = None
+    """What the turn detector weighed to end the turn (see :class:`TurnEvidence`)."""
 
 
 class ReplyMetrics(SessionEvent, frozen=True, kw_only=True):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from graphflow.agent.events import ReplyMetrics, TurnMetrics
 from graphflow.agent.playout import PlayoutEvent
 from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd, SpeechAudio
+from graphflow.frames.speech import TurnEvidence
 from graphflow.timebase import MS
 
 
@@ -32,6 +33,8 @@ class Exchange:
     replies: list[str] = field(default_factory=list)
     typed: bool = False
     """The turn was typed: no speech, so no figure measured from the end of speech."""
+    evidence: TurnEvidence | None = None
+    """What the turn detector weighed to end the turn."""
 
 
 def _ms(a: int | None, b: int | None) -> float | None:
@@ -61,6 +64,7 @@ def turn_metrics(exchange: Exchange, started: PlayoutEvent, timeline_base: int) 
         tts_ttfb_ms=_ms(exchange.first_audio, exchange.first_token),
         sink_ms=_ms(started.at, exchange.first_audio),
         voice_to_voice_ms=_ms(started.media_at, exchange.speech_end),
+        turn_evidence=exchange.evidence,
     )
 
 
@@ -100,6 +104,7 @@ class ExchangeLog:
         exchange = self.current
         exchange.speech_end = turn.speech_end
         exchange.turn_at = turn.created
+        exchange.evidence = turn.evidence
         self.current = Exchange()
         self._pending = exchange
 

@@ -342,6 +342,7 @@ class AgentSession:
                 text=turn.text,
                 reason=turn.reason,
                 probability=turn.probability,
+                evidence=turn.evidence,
             )
         )
 

@@ -128,7 +128,7 @@ def document(
                 "run": r.run,
                 "reference": r.reference,
                 "heard": r.heard,
-                "turns": [{f: getattr(m, f) for f in m.__struct_fields__} for m in r.turns],
+                "turns": [msgspec.to_builtins(m) for m in r.turns],
                 "engine_added_ms": r.engine_added_ms,
                 "engine_added_configured_ms": r.engine_added_configured_ms,
                 "model_ms": r.model_ms,
