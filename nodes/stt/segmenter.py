@@ -116,6 +116,8 @@ class _Job(msgspec.Struct):
     """A final recognized at a pause, before the VAD called the stop."""
     withdrawn: bool = False
     """Speech resumed before the speculative final was ready: it is not emitted."""
+    until: int = 0
+    """Media time just after the last sample of a speculative final's audio."""
 
 
 class SegmentedSTT(Node):
@@ -163,6 +165,7 @@ class SegmentedSTT(Node):
         self._wake: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._ending = False
+        self._guessed_until = 0  # media time up to which a guess's final recognized the audio
         self.provider: SegmentedSTT | None = None
         """Another STT node that recognizes instead of this one (an agent's own model); this
         node still does the segmenting."""
@@ -284,6 +287,7 @@ class SegmentedSTT(Node):
             seg, final=False, pcm=pcm, end=max(event.pts, seg.start), generation=event.generation
         )
         seg.guess.speculative = True
+        seg.guess.until = self._buf_pts + samples_to_ns(pcm.shape[0], RATE)
         self._submit(seg.guess)
 
     def _resume(self, event: SpeechResumed) -> None:
@@ -294,9 +298,10 @@ class SegmentedSTT(Node):
                 seg.guess.withdrawn = True
                 seg.guess = None
             return
-        # the guess was emitted as the final and closed the segment: the speech goes on in a new one
-        back = ns_to_samples(max(self._end_pts - event.pts, 0), RATE) + self._preroll
-        self._open(event.pts, event.generation, back)
+        # the guess was emitted as the final and closed the segment: the speech goes on in a new one,
+        # from where the guess's audio ended (its pre-roll must not hear the same words twice)
+        start = max(event.pts - self.options.preroll_ms * MS, self._guessed_until)
+        self._open(event.pts, event.generation, ns_to_samples(max(self._end_pts - start, 0), RATE))
 
     def _stop(self, end: int, generation: int) -> None:
         seg = self._seg
@@ -385,6 +390,7 @@ class SegmentedSTT(Node):
             seg.stopped = True
             self._seg = None
             self._len = 0
+            self._guessed_until = job.until
         if rec.text or self.options.emit_empty_finals:
             await self._emit(rec, seg, job.end, job.generation, final=True)
 

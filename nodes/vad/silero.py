@@ -4,7 +4,8 @@ Audio is cut into 32 ms windows (512 samples) whatever the frame size; each wind
 speech probability comes from the process's shared :class:`SileroExecutor`, which
 batches the windows of every session into one ONNX call. Decisions use hysteresis:
 
-* speech **starts** once ``min_speech_ms`` of consecutive windows have ``p >= threshold``;
+* speech **starts** once ``min_speech_ms`` of consecutive windows have ``p >= neg_threshold``
+  and one of them ``p >= threshold`` (a quiet "yes" peaks once and hovers near 0.5);
   ``SpeechStarted.pts`` is the start of the first of those windows;
 * while speaking, a window with ``p >= neg_threshold`` counts as speech; speech **stops**
   once ``min_silence_ms`` of windows have ``p < neg_threshold``; ``SpeechStopped.pts`` is
@@ -110,7 +111,8 @@ class SileroVAD(Node):
         self._windows = 0  # windows computed since sample 0
         self._speaking = False
         self._run = 0  # consecutive windows >= threshold (not speaking) / < neg (speaking)
-        self._run_start = 0  # pts of the first window of the run above threshold
+        self._run_start = 0  # pts of the first window of the run above neg_threshold
+        self._run_peak = 0.0  # highest probability of that run
         self._started = 0  # pts of the current speech start
         self._speech_end = 0  # pts of the end of the last window counted as speech
         self._last_p = 0.0
@@ -180,15 +182,16 @@ class SileroVAD(Node):
         self._last_p = p
         o = self.options
         if not self._speaking:
-            if p < o.threshold:
-                self._run = 0
+            if p < o.neg_threshold:
+                self._run, self._run_peak = 0, 0.0
                 return None
             if self._run == 0:
                 self._run_start = start
             self._run += 1
-            if self._run < self._start_windows:
+            self._run_peak = max(self._run_peak, p)
+            if self._run < self._start_windows or self._run_peak < o.threshold:
                 return None
-            self._speaking, self._run = True, 0
+            self._speaking, self._run, self._run_peak = True, 0, 0.0
             self._started, self._speech_end = self._run_start, end
             return SpeechStarted(pts=self._started, probability=p, created=self.now(), generation=generation)
         if p >= o.neg_threshold:
