@@ -402,8 +402,12 @@ class TurnDetector(Node):
             await self._wait(self._final_event, deadline)
 
     def _covered(self, job: _Job) -> bool:
-        """A final transcript overlaps the last speech segment."""
-        return any(f.end > job.segment_start and f.start < job.speech_end for f in self._finals)
+        """A final transcript reaches the speech end being decided.
+
+        The STT may close segments at pauses inside the VAD's speech (a speculative final
+        that stood, then speech resumed): a final of an earlier stretch does not cover
+        this one, whose words are still to come."""
+        return any(f.end >= job.speech_end and f.start < job.speech_end for f in self._finals)
 
     def _turn_finals(self, speech_end: int) -> list[Transcript]:
         """Finals of the turn ending at ``speech_end``: those whose speech began before it."""

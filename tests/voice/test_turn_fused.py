@@ -129,3 +129,31 @@ def test_a_pause_inside_a_sentence_holds_past_a_second_and_a_half(
     assert silence is None or silence > 1500, (silence, evidence)
     if evidence is not None:
         assert evidence.text_rule in ("trailing", "dangling") and evidence.due_ms > 1500
+
+
+def test_a_final_of_an_earlier_stretch_does_not_stand_for_the_last_one() -> None:
+    # the STT closed a stretch at a pause inside the speech (its guess stood, then speech resumed):
+    # the turn waits for the final that reaches the end of speech, and its text has both
+    from graphflow.frames import Transcript
+
+    name, cut = "read_ls_251-137823-0003.wav", 4.145
+    early = Transcript(
+        text="Another engineer rushed toward the door",
+        final=True,
+        start=from_seconds(0.4),
+        end=from_seconds(2.3),
+        segment_id="a",
+        pts=from_seconds(2.6),
+    )
+    late = Transcript(
+        text="to see what was happening outside.",
+        final=True,
+        start=from_seconds(2.35),
+        end=from_seconds(cut),
+        segment_id="b",
+        pts=from_seconds(cut + 1.0),
+    )
+    r = detect(name, [Seg(0.4, cut, "")], FUSED, cut_s=cut, transcripts=[early, late])
+    assert [t.text for t in r.turns] == [f"{early.text} {late.text}"]
+    assert r.arrivals[0] >= from_seconds(cut + 1.0)
+    assert r.detector.late_transcripts == 0
