@@ -4,7 +4,12 @@ One model per process, shared through the :class:`~graphflow.models.ModelHub`; c
 serialized with a lock (one CTranslate2 model, two cores). By default short segments are
 encoded in a 10 s window instead of Whisper's fixed 30 s (2.6x faster on average on this
 machine, see docs/nodes/stt.md); output that loops (the known failure of short windows)
-is detected and recognized again with the standard 30 s path.
+or that the model doubts is recognized again with the standard 30 s path.
+
+Audio without speech must give no words on any CPU: the int8 kernels differ between
+CPUs, so Whisper's guesses on silence ("you", "Thank you.") come out on one machine and
+not on another. The decision uses the model's own confidence with margins measured
+across instruction sets (:func:`no_words`), never the output of one machine.
 """
 
 from __future__ import annotations
@@ -25,8 +30,6 @@ from graphflow.nodes.stt.segmenter import RATE, Recognition, SegmentedSTT, Segme
 
 MAX_COMPRESSION = 2.4
 """Text that gzip compresses more than this is a repetition loop (Whisper's own rule)."""
-LOW_LOGPROB = -1.0
-"""Windowed results less confident than this (mean token log-prob) are redone on 30 s."""
 EOT_LIMIT = 50257
 """Token ids below this are text; the rest are Whisper's special tokens."""
 
@@ -42,8 +45,12 @@ class WhisperOptions(SegmentedSTTOptions, frozen=True):
     """Encoder window for short segments: 10 (fast) or 30 (stock faster-whisper)."""
     cpu_threads: int = 2
     """Threads of the shared model (fixed by the first node that loads it)."""
-    no_speech_threshold: float = 0.6
-    """Above this no-speech probability (and with low confidence) a segment has no words."""
+    no_speech_threshold: float = 0.4
+    """Above this no-speech probability an unconfident decoding is taken for no words."""
+    logprob_threshold: float = -1.0
+    """A decoding whose mean token log-probability is below this is not confident."""
+    short_output_words: int = 2
+    """An unconfident decoding of at most this many words is no words, whatever the no-speech probability."""
 
 
 class WhisperEngine:
@@ -89,15 +96,15 @@ class WhisperEngine:
             vad_filter=False,
             condition_on_previous_text=False,
             word_timestamps=False,
-            no_speech_threshold=o.no_speech_threshold,
+            no_speech_threshold=None,  # decided below by no_words(), the same rule as the window
         )
-        segs = list(segments)
+        segs = [s for s in segments if not no_words(s.text, s.avg_logprob, s.no_speech_prob, o)]
         text = "".join(s.text for s in segs).strip()
         logprob = float(np.mean([s.avg_logprob for s in segs])) if segs else -math.inf
         return Recognition(text=text, language=info.language, confidence=_prob(logprob))
 
     def _windowed(self, pcm: np.ndarray, o: WhisperOptions) -> Recognition | None:
-        """Encode only a ``window_s`` window; ``None`` when the output loops."""
+        """Encode only a ``window_s`` window; ``None`` unless the result is confident speech."""
         import ctranslate2
 
         model = self.model
@@ -122,17 +129,36 @@ class WhisperEngine:
             beam_size=o.beam_size,
             max_length=max_length,
             return_scores=True,
+            return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
         ids = [t for t in result.sequences_ids[0] if t < EOT_LIMIT]
         text = tok.decode(ids).strip()
         logprob = float(result.scores[0])
-        looping = (
-            len(result.sequences_ids[0]) + len(prompt) >= max_length or _compression(text) > MAX_COMPRESSION
-        )
-        if looping or logprob < LOW_LOGPROB:
-            return None  # a loop, or a doubtful result (noise often is): ask the 30 s path
+        capped = len(result.sequences_ids[0]) + len(prompt) >= max_length
+        confident = not capped and _confident(text, logprob, o)
+        if not confident or float(result.no_speech_prob) > o.no_speech_threshold:
+            return None  # a loop, a doubtful result or maybe no speech: the 30 s path decides
         return Recognition(text=text, language=o.language, confidence=_prob(logprob))
+
+
+def no_words(text: str, logprob: float, no_speech_prob: float, options: WhisperOptions) -> bool:
+    """Whether one decoding is a guess on audio without speech (Whisper's rule, stricter when short).
+
+    Whisper's rule: no words when the no-speech probability exceeds its threshold and the
+    decoding is not confident (mean token log-probability below its threshold, or a
+    repetition loop). An unconfident output of at most ``short_output_words`` words ("you",
+    "Thank you.", "Bye.", Whisper's usual guesses on silence) is no words whatever the
+    no-speech probability, which moves with the CPU's int8 kernels.
+    """
+    words = len(text.split())
+    if words == 0 or _confident(text, logprob, options):
+        return words == 0
+    return words <= options.short_output_words or no_speech_prob > options.no_speech_threshold
+
+
+def _confident(text: str, logprob: float, options: WhisperOptions) -> bool:
+    return logprob >= options.logprob_threshold and _compression(text) <= MAX_COMPRESSION
 
 
 def _prob(logprob: float) -> float:
@@ -154,8 +180,14 @@ class WhisperSTT(SegmentedSTT):
         self, options: WhisperOptions | None = None, *, name: str | None = None, hub: ModelHub | None = None
     ) -> None:
         super().__init__(options, name=name, hub=hub)
-        if self.options.beam_size < 1 or not 1.0 <= self.options.window_s <= 30.0:
+        o = self.options
+        if o.beam_size < 1 or not 1.0 <= o.window_s <= 30.0:
             raise ConfigError("WhisperOptions: beam_size >= 1 and 1 <= window_s <= 30")
+        if not 0.0 <= o.no_speech_threshold <= 1.0 or o.logprob_threshold > 0 or o.short_output_words < 0:
+            raise ConfigError(
+                "WhisperOptions: 0 <= no_speech_threshold <= 1, logprob_threshold <= 0, "
+                "short_output_words >= 0"
+            )
         self.engine: WhisperEngine | None = None
 
     async def setup(self) -> None:
@@ -172,4 +204,4 @@ class WhisperSTT(SegmentedSTT):
         return await asyncio.to_thread(self.engine.transcribe, pcm, self.options)
 
 
-__all__ = ["WhisperEngine", "WhisperOptions", "WhisperSTT"]
+__all__ = ["WhisperEngine", "WhisperOptions", "WhisperSTT", "no_words"]

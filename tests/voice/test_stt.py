@@ -275,6 +275,9 @@ def test_bad_options() -> None:
         Recorder(SegmentedSTTOptions(max_segment_ms=10))
     with pytest.raises(ConfigError):
         WhisperSTT(WhisperOptions(window_s=60))
+    for bad in ({"no_speech_threshold": 1.5}, {"logprob_threshold": 0.5}, {"short_output_words": -1}):
+        with pytest.raises(ConfigError):
+            WhisperSTT(WhisperOptions(**bad))
 
 
 @pytest.mark.parametrize("make", [WhisperSTT, MoonshineSTT])
