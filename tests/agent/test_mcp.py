@@ -21,6 +21,7 @@ from graphflow.agent.text import TextSession
 from graphflow.agent.tools import FunctionTool, RunContext, ToolSet, function_tool, invoke
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
+from tests.waiting import until_async
 
 SERVER = Path(__file__).with_name("mcp_server.py")
 RULES = [
@@ -62,18 +63,21 @@ async def http_server() -> AsyncIterator[str]:
     """The test server over streamable HTTP on 127.0.0.1 (a free port); its endpoint URL."""
     port = free_port()
     process = subprocess.Popen([sys.executable, str(SERVER), "--http", str(port)])
+
+    async def listening() -> bool:
+        assert process.poll() is None, "the HTTP test server exited"
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
     try:
-        async with asyncio.timeout(30):
-            while True:
-                assert process.poll() is None, "the HTTP test server exited"
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                except OSError:
-                    await asyncio.sleep(0.05)
-                    continue
-                writer.close()
-                await writer.wait_closed()
-                break
+        await until_async(
+            listening, f"the HTTP test server to listen on port {port}", timeout=30, interval=0.05
+        )
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()

@@ -16,6 +16,7 @@ from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
 
 from ..fixtures import model_cache, write_wav
+from ..waiting import until
 
 LONG = "This sentence is long on purpose, so that there is time to stop it well before it ends."
 
@@ -28,12 +29,13 @@ def silent_session(tmp_path: Path) -> AgentSession:
 
 
 async def next_event(session: AgentSession, kind: type[SessionEvent], seen: int) -> SessionEvent:
-    """The first event of ``kind`` after the first ``seen`` events."""
-    while True:
-        for event in session.events[seen:]:
-            if isinstance(event, kind):
-                return event
-        await asyncio.sleep(0.05)
+    """The first event of ``kind`` after the first ``seen`` events (within the 30 s of input)."""
+
+    def found() -> SessionEvent | None:
+        return next((event for event in session.events[seen:] if isinstance(event, kind)), None)
+
+    # the loop runs on the virtual clock: the deadline is virtual time, reached at once if stuck
+    return await until(found, f"a {kind.__name__} event after the first {seen}", timeout=60, interval=0.05)
 
 
 async def scenario(session: AgentSession, clock: VirtualClock) -> list[AgentStoppedSpeaking]:

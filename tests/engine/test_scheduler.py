@@ -25,6 +25,7 @@ from graphflow.nodes.memory import FrameSink, FrameSource
 from graphflow.nodes.passthrough import AsyncPassthrough, Passthrough
 from graphflow.timebase import MS
 
+from ..waiting import WAIT, within
 from .helpers import AsyncBoom, Boom, SlowSink, no_leaks, run_plan, run_virtual, text_frames
 
 
@@ -189,13 +190,15 @@ def test_run_node_reads_ports_and_sees_end_of_stream() -> None:
         out = Output(TextFrame)
 
         async def run(self) -> None:
-            while True:
-                frame = await self.inp.get()
-                if isinstance(frame, EndOfStream):
-                    break
-                assert isinstance(frame, TextFrame)
-                got.append(frame.text)
-                await self.out.send(frame)
+            # virtual time: if the end of the stream never came, the clock would jump to the deadline
+            async with within(WAIT, "the end of the stream"):
+                while True:
+                    frame = await self.inp.get()
+                    if isinstance(frame, EndOfStream):
+                        break
+                    assert isinstance(frame, TextFrame)
+                    got.append(frame.text)
+                    await self.out.send(frame)
 
     sink = FrameSink()
     run_plan(Graph().chain(FrameSource(text_frames(4)), Reader(), sink).compile())

@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pytest
 from livekit import api, rtc
 
 from graphflow.livekit.server import LiveKitServer
 from graphflow.nodes.io.file_source import decode_file
-
-WAIT = 30.0
-"""Upper bound of any single wait in the room tests; they never depend on how fast things are."""
-
-
-async def until(check: Callable[[], bool], what: str = "the condition", timeout: float = WAIT) -> None:
-    """Poll ``check`` until it holds, failing the test with ``what`` after ``timeout`` seconds."""
-
-    async def poll() -> None:
-        while not check():
-            await asyncio.sleep(0.02)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 def token(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from graphflow.worker.worker import Worker
 from tests.livekit.conftest import start_server
 from tests.livekit.peer import Peer
 from tests.livekit.test_worker import Jobs, access, room_name, running
+from tests.waiting import until, until_sync
 
 pytestmark = pytest.mark.livekit
 
@@ -35,14 +34,17 @@ def redis(tmp_path: Path) -> Iterator[str]:
         stdout=(tmp_path / "redis.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
+        assert process.poll() is None, (tmp_path / "redis.log").read_text(errors="replace")
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
         except OSError:
-            time.sleep(0.05)
+            return False
+        return True
+
     try:
+        until_sync(answers, f"redis-server to listen on port {port}", timeout=10, interval=0.05)
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -82,9 +84,12 @@ async def test_a_worker_on_node_a_serves_rooms_placed_on_node_b(
                 )
                 ctx = await jobs.wait_for(room, timeout=20)
                 # the agent joined through node A; the caller, on node B, sees it in the room
-                async with asyncio.timeout(15):
-                    while not any(i.startswith("agent-") for i in peer.room.remote_participants):
-                        await asyncio.sleep(0.05)
+                await until(
+                    lambda: any(i.startswith("agent-") for i in peer.room.remote_participants),
+                    "the caller on node B to see the agent",
+                    timeout=15,
+                    interval=0.05,
+                )
                 assert ctx.room.isconnected() and ctx.room.name == room
             finally:
                 await peer.leave()
@@ -119,6 +124,8 @@ async def test_jobs_spread_over_workers_on_both_nodes(cluster: tuple[LiveKitServ
 
 async def first_or_second(first: Jobs, second: Jobs, room: str) -> None:
     """Wait until one of the two workers started the job of ``room``."""
-    async with asyncio.timeout(20):
-        while room not in first.started and room not in second.started:
-            await asyncio.sleep(0.02)
+    await until(
+        lambda: room in first.started or room in second.started,
+        f"either worker to start the job of {room}",
+        20,
+    )

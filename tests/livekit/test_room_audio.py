@@ -30,7 +30,8 @@ from graphflow.runtime.cancellation import CancelReport
 from graphflow.runtime.runner import GraphRunner
 from graphflow.timebase import MS, SECOND
 from tests.fixtures import FIXTURES
-from tests.livekit.peer import WAIT, Peer, token, until
+from tests.livekit.peer import Peer, token
+from tests.waiting import WAIT, until
 
 pytestmark = pytest.mark.livekit
 
@@ -78,9 +79,9 @@ class Released(FrameSource):
 
     async def run(self) -> None:
         """Wait for each batch's condition, then send its frames."""
-        for ready, batch in self.batches:
-            while not ready():
-                await asyncio.sleep(0.02)
+        for number, (ready, batch) in enumerate(self.batches, 1):
+            # the test's own steps before a later batch are bounded by WAIT each
+            await until(ready, f"the condition of {self.name}'s batch {number}", timeout=2 * WAIT)
             for frame in batch:
                 await self.out.send(msgspec.structs.replace(frame, generation=self.generation))
 

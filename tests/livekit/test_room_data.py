@@ -26,7 +26,8 @@ from graphflow.livekit.server import LiveKitServer, free_port
 from graphflow.nodes.memory import FrameSink, FrameSource
 from graphflow.nodes.room.data import RoomDataSink, RoomDataSource, RoomDataSourceOptions
 from graphflow.runtime.events import NodeIssue, RunEvent, RunStarted
-from tests.livekit.peer import WAIT, Peer, token, until
+from tests.livekit.peer import Peer, token
+from tests.waiting import WAIT, until
 
 pytestmark = pytest.mark.livekit
 

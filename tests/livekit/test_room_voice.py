@@ -29,11 +29,13 @@ from graphflow.worker.job import JobContext
 from graphflow.worker.settings import WorkerOptions
 from graphflow.worker.worker import Worker
 from tests.fixtures import FIXTURES, manifest, model_cache
-from tests.livekit.peer import Peer, until
+from tests.livekit.peer import Peer
 from tests.livekit.test_worker import access, running
 from tests.voice.wer import wer
+from tests.waiting import until
 
-pytestmark = [pytest.mark.livekit, pytest.mark.slow]
+# up to 24 s measured (with the models' loading), on 2 cores
+pytestmark = [pytest.mark.livekit, pytest.mark.slow, pytest.mark.timeout(90)]
 
 QUESTION = "q_ls_251-137823-0002_testing_routine.wav"
 """A question: the responder answers it at length (long enough to barge in on)."""
@@ -145,9 +147,12 @@ async def test_the_agent_answers_through_the_room(
             await peer.open_microphone()
             await listening(jobs, room)
             await peer.speak(FIXTURES / QUESTION, lead_ms=1000)
-            async with asyncio.timeout(45):
-                while not [u for u in jobs.contexts[room].sessions[0].transcript if u.role == "agent"]:
-                    await asyncio.sleep(0.1)
+            await until(
+                lambda: [u for u in jobs.contexts[room].sessions[0].transcript if u.role == "agent"],
+                "the agent's answer in the session's transcript",
+                timeout=45,
+                interval=0.1,
+            )
             await asyncio.sleep(0.5)  # the last audio and text streams arrive
             said = next(u.text for u in jobs.contexts[room].sessions[0].transcript if u.role == "agent")
             samples, loud = agent_audio(peer)
@@ -179,9 +184,7 @@ async def test_barge_in_through_the_room_silences_the_agent(
             await peer.open_microphone()
             await listening(jobs, room)
             await peer.speak(FIXTURES / QUESTION, lead_ms=1000)
-            async with asyncio.timeout(30):
-                while not agent_audio(peer)[1]:
-                    await asyncio.sleep(0.02)
+            await until(lambda: agent_audio(peer)[1], "the caller to hear the agent", timeout=30)
             await asyncio.sleep(0.8)  # the agent is speaking now
             onset, _ = await peer.speak(FIXTURES / COMMAND, tail_ms=3000)
             _, loud = agent_audio(peer)
@@ -211,9 +214,12 @@ async def test_an_8khz_stereo_microphone_is_understood(livekit_server: LiveKitSe
             await peer.open_microphone(8000, 2)
             await listening(jobs, room)
             await peer.speak(FIXTURES / COMMAND, rate=8000, channels=2)
-            async with asyncio.timeout(30):
-                while not finals(peer, "phone"):
-                    await asyncio.sleep(0.1)
+            await until(
+                lambda: finals(peer, "phone"),
+                "the final transcription of the phone",
+                timeout=30,
+                interval=0.1,
+            )
             assert wer("go forward ten meters", finals(peer, "phone")[0]) <= 0.34
             assert not [e for e in jobs.contexts[room].sessions[0].errors if e.fatal]
         finally:

@@ -15,7 +15,8 @@ from graphflow.worker.job import JobContext
 from graphflow.worker.protocol import AgentSocket, WorkerAuthError
 from graphflow.worker.settings import LoadOptions, ServerAccess, WorkerOptions
 from graphflow.worker.worker import Worker
-from tests.livekit.peer import Peer, until
+from tests.livekit.peer import Peer
+from tests.waiting import until, within
 
 pytestmark = pytest.mark.livekit
 
@@ -47,7 +48,7 @@ class Jobs:
 
     async def wait_for(self, room: str, timeout: float = 15.0) -> JobContext:
         """The job of ``room`` once it started."""
-        async with asyncio.timeout(timeout):
+        async with within(timeout, f"a job for room {room}"):
             while room not in self.started:
                 self.arrived.clear()
                 await self.arrived.wait()
@@ -73,12 +74,15 @@ async def test_automatic_dispatch_runs_a_job_per_room(livekit_server: LiveKitSer
         peer = await Peer(livekit_server, "user", room).join()
         try:
             ctx = await jobs.wait_for(room)
-            await until(lambda: any(p.startswith("agent-") for p in peer.room.remote_participants))
+            await until(
+                lambda: any(p.startswith("agent-") for p in peer.room.remote_participants),
+                "the user to see the agent join",
+            )
             assert ctx.room.name == room
             assert ctx.job_id in worker.jobs
         finally:
             await peer.leave()
-        await until(lambda: not worker.jobs, timeout=30)
+        await until(lambda: not worker.jobs, "the job to end after the user left", timeout=30)
         assert [o.status for o in worker.outcomes] == ["success"]
 
 
@@ -144,7 +148,9 @@ async def test_a_failing_job_fails_alone(livekit_server: LiveKitServer) -> None:
                 )
             ok = await jobs.wait_for(good)
             await jobs.wait_for(bad)
-            await until(lambda: any(o.status == "failed" for o in worker.outcomes))
+            await until(
+                lambda: any(o.status == "failed" for o in worker.outcomes), "the crashed job's outcome"
+            )
             failed = [o for o in worker.outcomes if o.status == "failed"]
             assert len(failed) == 1 and "the agent broke" in failed[0].error
             assert ok.job_id in worker.jobs and not ok.ended  # the other job runs on
@@ -167,7 +173,10 @@ async def test_two_workers_share_jobs_by_load(livekit_server: LiveKitServer) -> 
                 await lk.agent_dispatch.create_dispatch(
                     api.CreateAgentDispatchRequest(agent_name="pair", room=room)
                 )
-                await until(lambda: room in first.started or room in second.started)  # noqa: B023
+                await until(
+                    lambda: room in first.started or room in second.started,  # noqa: B023
+                    f"either worker to start the job of {room}",
+                )
         finally:
             await lk.aclose()
         assert len(first.started) == 2 and len(second.started) == 2
@@ -180,7 +189,7 @@ async def test_worker_reconnects_after_the_server_restarts(fresh_server: LiveKit
     async with running(worker):
         first_id = worker.worker_id
         fresh_server.stop()
-        await until(lambda: not worker.connected)
+        await until(lambda: not worker.connected, "the worker to see the server go")
         fresh_server.start()
         await asyncio.wait_for(worker.registered.wait(), 30)
         assert worker.connected and worker.worker_id != first_id
@@ -197,6 +206,7 @@ async def test_worker_reconnects_after_the_server_restarts(fresh_server: LiveKit
         await jobs.wait_for(room)
 
 
+@pytest.mark.timeout(90)  # about 20 s measured
 async def test_drain_takes_no_new_jobs_and_waits_for_running_ones(livekit_server: LiveKitServer) -> None:
     async def hold(ctx: JobContext) -> None:
         ctx.spawn(asyncio.sleep(1.5), "short job")  # the job ends when this work is done
@@ -215,7 +225,7 @@ async def test_drain_takes_no_new_jobs_and_waits_for_running_ones(livekit_server
         )
         await jobs.wait_for(room)
         drain = asyncio.ensure_future(worker.drain(timeout_s=20))
-        await until(lambda: worker.info().status == "draining")
+        await until(lambda: worker.info().status == "draining", "the worker to report draining")
         late = room_name("late")
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name="drainer", room=late)
@@ -282,7 +292,9 @@ async def test_a_session_that_crashes_fails_its_job_only(livekit_server: LiveKit
                     api.CreateAgentDispatchRequest(agent_name="sessions", room=room)
                 )
             await jobs.wait_for(healthy)
-            await until(lambda: any(o.status == "failed" for o in worker.outcomes))
+            await until(
+                lambda: any(o.status == "failed" for o in worker.outcomes), "the broken job's outcome"
+            )
         finally:
             await lk.aclose()
         failed = [o for o in worker.outcomes if o.status == "failed"]

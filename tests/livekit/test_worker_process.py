@@ -18,6 +18,7 @@ from livekit import api
 from graphflow.livekit.server import LiveKitServer, free_port
 from tests.livekit.peer import Peer
 from tests.livekit.test_worker import room_name
+from tests.waiting import until, until_async, within
 
 pytestmark = pytest.mark.livekit
 
@@ -61,27 +62,32 @@ async def test_start_serves_health_and_drains_on_sigterm(
     lk = api.LiveKitAPI(
         livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
     )
+
+    async def healthy() -> bool:
+        assert process.poll() is None, (tmp_path / "worker.log").read_text()
+        return (await get(base + "/"))[0] == 200
+
+    async def listed(text: str) -> bool:
+        return text in (await get(base + "/worker"))[1]
+
     try:
-        async with asyncio.timeout(30):
-            while (await get(base + "/"))[0] != 200:
-                assert process.poll() is None, (tmp_path / "worker.log").read_text()
-                await asyncio.sleep(0.1)
+        await until_async(healthy, "the worker's health endpoint", timeout=30, interval=0.1)
         room = room_name("sigterm")
         await lk.agent_dispatch.create_dispatch(
             api.CreateAgentDispatchRequest(agent_name="sigterm", room=room)
         )
-        async with asyncio.timeout(20):
-            while room not in (await get(base + "/worker"))[1]:
-                await asyncio.sleep(0.1)
+        await until_async(
+            lambda: listed(room), f"the worker to list the job of {room}", timeout=20, interval=0.1
+        )
         status, metrics = await get(base + "/metrics")
         assert status == 200 and "graphflow_jobs_running 1.0" in metrics
         process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(10):
-            while '"draining"' not in (await get(base + "/worker"))[1]:
-                await asyncio.sleep(0.05)
-        async with asyncio.timeout(30):
-            while process.poll() is None:
-                await asyncio.sleep(0.1)
+        await until_async(
+            lambda: listed('"draining"'), "the worker to report draining", timeout=10, interval=0.05
+        )
+        await until(
+            lambda: process.poll() is not None, "the worker to exit after SIGTERM", timeout=30, interval=0.1
+        )
         assert process.returncode == 0
         text = (tmp_path / "worker.log").read_text()
         assert "draining" in text and "ended: success" in text
@@ -103,19 +109,21 @@ async def test_start_with_two_processes_registers_both_and_stops_both(
     process = subprocess.Popen(
         [*command, "--health-port", str(first)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
+
+    async def healthy() -> bool:
+        assert process.poll() is None, (tmp_path / "pool.log").read_text()
+        statuses = [(await get(f"http://127.0.0.1:{port}/"))[0] for port in (first, first + 1)]
+        return statuses == [200, 200]
+
     try:
-        async with asyncio.timeout(60):
-            for port in (first, first + 1):
-                while (await get(f"http://127.0.0.1:{port}/"))[0] != 200:
-                    assert process.poll() is None, (tmp_path / "pool.log").read_text()
-                    await asyncio.sleep(0.1)
+        await until_async(healthy, "both worker processes' health endpoints", timeout=60, interval=0.1)
         infos = [json.loads((await get(f"http://127.0.0.1:{port}/worker"))[1]) for port in (first, first + 1)]
         ids = {info["worker_id"] for info in infos}
         assert len(ids) == 2  # two workers, each registered with the server on its own
         process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            while process.poll() is None:
-                await asyncio.sleep(0.1)
+        await until(
+            lambda: process.poll() is not None, "the pool to exit after SIGTERM", timeout=30, interval=0.1
+        )
         assert process.returncode == 0
         assert (await get(f"http://127.0.0.1:{first}/"))[0] == 0  # the children are gone too
     finally:
@@ -152,11 +160,13 @@ async def test_connect_joins_one_room_and_exits_with_the_job(
         stderr=subprocess.STDOUT,
     )
     try:
-        async with asyncio.timeout(30):
-            while not any(i.startswith("agent-") for i in peer.room.remote_participants):
-                await asyncio.sleep(0.05)
-            while process.poll() is None:
-                await asyncio.sleep(0.1)
+        async with within(30, "the agent to join and its process to exit"):
+            await until(
+                lambda: any(i.startswith("agent-") for i in peer.room.remote_participants),
+                "the visitor to see the agent join",
+                interval=0.05,
+            )
+            await until(lambda: process.poll() is not None, "the connect process to exit", interval=0.1)
         output = process.stdout.read().decode() if process.stdout else ""
         assert process.returncode == 0, output
         assert "success" in output
@@ -184,15 +194,17 @@ async def test_dev_restarts_the_worker_when_the_agent_changes(
         status, body = await get(url + "/worker")
         return str(json.loads(body)["worker_id"]) if status == 200 else ""
 
+    async def id_other_than(old: str) -> str:
+        current = await worker_id()
+        return "" if current == old else current
+
     try:
-        async with asyncio.timeout(30):
-            while not (first := await worker_id()):
-                await asyncio.sleep(0.1)
+        first = await until_async(worker_id, "the first worker's id", timeout=30, interval=0.1)
         await asyncio.sleep(1.1)  # a newer modification time than the one dev recorded
         agent.write_text(AGENT.read_text() + "\n# changed\n")
-        async with asyncio.timeout(40):
-            while (second := await worker_id()) in ("", first):
-                await asyncio.sleep(0.1)
+        second = await until_async(
+            lambda: id_other_than(first), "the restarted worker's id", timeout=40, interval=0.1
+        )
         assert second != first
         assert "restarting the worker" in (tmp_path / "dev.log").read_text()
     finally:
