@@ -107,7 +107,8 @@ class VoicePipeline:
     stages: AgentStages
 
 
-def _stt(kind: str, hub: ModelHub) -> Node:
+def stt_node(kind: str, hub: ModelHub) -> Node:
+    """A speech-to-text node of the provider ``kind`` (whisper, moonshine, openai)."""
     if kind == "whisper":
         from graphflow.nodes.stt.whisper import WhisperSTT
 
@@ -173,11 +174,11 @@ def build_pipeline(
     vad = SileroVAD(o.vad, name="vad", hub=hub)
     # the agent's own stages go in the graph; the configured ones stay the session's defaults
     defaults = StageSet(
-        stt=_stt(o.stt, hub) if agent.stt is not None and swap.stt is None else None,
+        stt=stt_node(o.stt, hub) if agent.stt is not None and swap.stt is None else None,
         llm=_llm(o, chat) if agent.llm is not None and swap.llm is None else None,
         tts=_tts(o.tts, hub) if agent.tts is not None and swap.tts is None else None,
     )
-    stt = swap.stt or agent.stt or _stt(o.stt, hub)
+    stt = swap.stt or agent.stt or stt_node(o.stt, hub)
     turn = TurnDetector(o.turn, name="turn", hub=hub)
     llm = swap.llm or agent.llm or _llm(o, chat)
     tts = swap.tts or agent.tts or _tts(o.tts, hub)

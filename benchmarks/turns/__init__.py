@@ -1,0 +1,1 @@
+"""Labelled end-of-turn cuts of the recorded fixtures (see README.md)."""

@@ -1,0 +1,177 @@
+"""``graphflow bench turns``: the turn decision on labelled cuts of real speech, at real-time pace.
+
+Each cut (:mod:`graphflow.bench.cuts`) is a recording cut just after a word, followed by
+3 s of its own room tone, played through the voice agent's listening half — source, VAD,
+speech-to-text, turn detector, with the voice agent's own options — on the real clock.
+For a ``complete`` cut the figure is the decision time: from the end of speech (the cut)
+to the end-of-turn frame; for an ``incomplete`` one, whether the detector held past
+``hold_s`` (an answer sooner would talk over a speaker who is still in mid-sentence).
+Tentative (preemptive) turns are not decisions; a turn decided on speech that ended well
+before the cut (an earlier sentence of the same clip) is not this cut's decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from graphflow.bench.cuts import RATE, TurnCut, cut_audio
+from graphflow.bench.stats import percentiles
+from graphflow.frames.speech import EndOfTurn
+from graphflow.graph import Graph
+from graphflow.models import ModelHub
+from graphflow.runtime.clock import RealtimeClock
+from graphflow.runtime.wiring import RunOptions
+from graphflow.timebase import MS
+
+PREEMPTIVE = "preemptive"
+"""The reason of a tentative turn (not a decision)."""
+OWN_SPEECH_S = 0.6
+"""A decision belongs to the cut when the speech it ends finished at most this long before the cut."""
+
+
+class TurnBenchOptions(msgspec.Struct, frozen=True):
+    """What ``graphflow bench turns`` runs and how it scores."""
+
+    tail_s: float = 3.0
+    """Room tone after each cut (seconds)."""
+    hold_s: float = 1.5
+    """An incomplete cut is held when no turn ended within this long after the cut."""
+    within_ms: float = 500.0
+    """A complete cut is caught when its turn ended within this long after the cut."""
+    stt: str = "whisper"
+    """The speech-to-text provider of the listening half."""
+
+
+class CutResult(msgspec.Struct, frozen=True):
+    """What the turn detector did on one cut."""
+
+    id: str
+    label: str
+    decision_ms: float | None
+    """End of speech (the cut) → end-of-turn frame; None when no turn ended for this cut."""
+    reason: str = ""
+    probability: float = 0.0
+    text: str = ""
+    evidence: dict[str, Any] = {}
+    """What decided: the detector's own record of the decision (probabilities, silence, rule)."""
+
+    def caught(self, within_ms: float) -> bool:
+        """A complete cut answered within ``within_ms``."""
+        return self.decision_ms is not None and self.decision_ms <= within_ms
+
+    def held(self, hold_s: float) -> bool:
+        """An incomplete cut not answered within ``hold_s``."""
+        return self.decision_ms is None or self.decision_ms > hold_s * 1000
+
+
+def write_cut(cut: TurnCut, fixtures_dir: Path, tail_s: float, out: Path) -> Path:
+    """Render the cut's audio to a WAV at ``out``."""
+    pcm = cut_audio(cut, fixtures_dir, tail_s=tail_s)
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.asarray(pcm, "<i2").tobytes())
+    return out
+
+
+def listening_graph(path: Path, hub: ModelHub, stt: str) -> tuple[Graph, Any, Any, Any]:
+    """Source → resampler → VAD → STT → turn detector → sink, with the voice agent's options."""
+    from graphflow.graphs.voice_agent import VoiceAgentOptions, stt_node
+    from graphflow.nodes.audio.resampler import Resampler, ResamplerOptions
+    from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
+    from graphflow.nodes.memory import FrameSink
+    from graphflow.nodes.turn.detector import TurnDetector
+    from graphflow.nodes.vad.silero import SileroVAD
+
+    o = VoiceAgentOptions()
+    source = FileSource(FileSourceOptions(str(path), frame_ms=o.frame_ms), name="source")
+    resampler = Resampler(ResamplerOptions(rate=RATE, channels=1), name="resampler")
+    vad = SileroVAD(o.vad, name="vad", hub=hub)
+    recognizer = stt_node(stt, hub)
+    turn = TurnDetector(o.turn, name="turn", hub=hub)
+    sink = FrameSink(name="turns")
+    g = Graph("listening")
+    g.chain(source, resampler, vad)
+    g.connect(vad.out, recognizer.inputs["inp"])
+    g.connect(vad.out, turn.audio)
+    g.connect(recognizer.outputs["out"], turn.transcripts)
+    g.connect(turn.out, sink.inp)
+    return g, source, turn, sink
+
+
+async def _run_cut(cut: TurnCut, path: Path, hub: ModelHub, options: TurnBenchOptions) -> CutResult:
+    graph, source, turn, sink = listening_graph(path, hub, options.stt)
+    await graph.compile().run(RunOptions(clock=RealtimeClock()))
+    cut_ns = round(cut.cut_s * 1e9)
+    for frame, arrived in zip(sink.frames, sink.arrivals, strict=True):
+        if not isinstance(frame, EndOfTurn) or frame.reason == PREEMPTIVE:
+            continue
+        if frame.speech_end < cut_ns - round(OWN_SPEECH_S * 1e9):
+            continue  # an earlier sentence of the same clip
+        decided = arrived - source.base_time
+        record = next((d for d in reversed(turn.decisions) if d.speech_end == frame.speech_end), None)
+        evidence: dict[str, Any] = {}
+        if record is not None:
+            evidence = {"reason": record.reason, "probability": record.probability}
+            if record.evidence is not None:
+                evidence.update(msgspec.to_builtins(record.evidence))
+        return CutResult(
+            id=cut.id,
+            label=cut.label,
+            decision_ms=(decided - cut_ns) / MS,
+            reason=frame.reason,
+            probability=frame.probability,
+            text=frame.text,
+            evidence=evidence,
+        )
+    return CutResult(id=cut.id, label=cut.label, decision_ms=None)
+
+
+def run_cuts(
+    cuts: list[TurnCut],
+    fixtures_dir: Path,
+    options: TurnBenchOptions,
+    hub: ModelHub | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[CutResult]:
+    """Play every cut through the listening half, one at a time on the real clock."""
+    from graphflow.bench.latency import load_models
+
+    hub = hub or ModelHub()
+    load_models(hub)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="graphflow-turns-") as tmp:
+        for cut in cuts:
+            path = write_cut(cut, fixtures_dir, options.tail_s, Path(tmp) / f"{cut.id}.wav")
+            results.append(asyncio.run(_run_cut(cut, path, hub, options)))
+            if progress is not None:
+                progress(cut.id)
+    return results
+
+
+def score(results: list[CutResult], options: TurnBenchOptions) -> dict[str, Any]:
+    """Caught % and decision percentiles (complete cuts), held % (incomplete cuts)."""
+    complete = [r for r in results if r.label == "complete"]
+    incomplete = [r for r in results if r.label == "incomplete"]
+    # a complete cut never decided counts as the whole tail: it waited at least that long
+    times = [r.decision_ms if r.decision_ms is not None else options.tail_s * 1000 for r in complete]
+    return {
+        "complete": len(complete),
+        "incomplete": len(incomplete),
+        "caught": sum(r.caught(options.within_ms) for r in complete) / max(len(complete), 1),
+        "held": sum(r.held(options.hold_s) for r in incomplete) / max(len(incomplete), 1),
+        "decision_ms": percentiles(times),
+        "undecided_complete": sum(r.decision_ms is None for r in complete),
+    }
+
+
+__all__ = ["CutResult", "TurnBenchOptions", "listening_graph", "run_cuts", "score", "write_cut"]
