@@ -1,24 +1,26 @@
 """Build ``benchmarks/turns/cuts.tsv``: labelled end-of-turn cuts of the recorded fixtures.
 
-    .venv/bin/python benchmarks/turns/build_cuts.py [--preview DIR] [--quiet]
+    .venv/bin/python benchmarks/turns/build_cuts.py [--preview DIR] [--quiet] [--only FILE --out TSV]
 
-For every fixture with speech (see ``README.md`` beside this file):
+For every fixture with speech (``README.md`` beside this file says more):
 
-1. Whisper base (faster-whisper, int8, ``word_timestamps=True``) gives word timings; its words
-   are aligned to the manifest transcript (case, punctuation, numbers, contractions
-   normalised) so every cut falls after a manifest word.
+1. Whisper base (faster-whisper, int8, ``word_timestamps=True``) times the words of the clip;
+   they are aligned to the manifest transcript (case, punctuation, digits, contractions
+   normalised), so every cut falls after a manifest word.
 2. The cut points are the sentence ends of the manifest text (``complete``) and the
-   hand-picked points of ``INCOMPLETE`` below (``incomplete``), each checked against the rule
-   that its last word is a function word or sits inside a fixed phrase.
-3. The room tone is the quietest stretch of the clip without speech (energy only).
-4. Each cut is placed at a word end found in the energy envelope (a pause, or the dip
-   between two connected words) near Whisper's word end, plus at most 60 ms that stay clear
-   of the next word's onset. A place is kept only if Whisper hears exactly the manifest
-   prefix in the cut audio (clip up to the cut + 3 s of room tone) and the audio after the
-   cut starts with the next word; otherwise the next place is tried, and the mismatch is
-   printed. The kept cut is then re-transcribed once more with the standard decoder.
+   hand-picked points of ``INCOMPLETE`` (``incomplete``, at most ``MAX_INCOMPLETE`` a clip),
+   whose last word must be a function word or close no phrase.
+3. The room tone is the quietest stretch of the clip away from speech (level only).
+4. A cut is placed at a word end found in the level above 200 Hz near Whisper's word end: the
+   end of speech before a pause at a sentence end; a pause, a dip or a fall of the level
+   between words inside a sentence; never inside the hiss that starts the next word. At most
+   60 ms of pause follow the word, clear of the next word's onset.
+5. A place is kept only if Whisper hears exactly the manifest prefix in the cut audio (clip
+   up to the cut + 3 s of room tone), the audio after the cut starts with the next word, and
+   the standard decoder hears the prefix again; otherwise the mismatch is printed and the
+   next place is tried. Points no place passes are left out and listed.
 
-The output is deterministic (greedy decoding, fixed candidate order, times rounded to 1 ms).
+The output is deterministic: greedy decoding, a fixed order of candidates, times in ms.
 """
 
 from __future__ import annotations
@@ -306,6 +308,7 @@ HOP = 80
 WIN = 320
 """Envelope window (20 ms)."""
 SENTENCE_END = re.compile(r"[.?!]$")
+"""A manifest word that ends a sentence."""
 FRICATIVE_START = re.compile(r"^(s|f|ph|th|h|z|v|c[eiy])")
 """Spellings of a word that starts with a hiss."""
 FRICATIVE_END = re.compile(r"(s|z|x|f|th|ce|se|ze|ve)$")
@@ -318,6 +321,7 @@ NUMBERS = [
 ]  # fmt: skip
 """Spoken numbers, for Whisper's digits."""
 SPELLING = {"mr": ["mister"], "mrs": ["missus"], "alright": ["all", "right"], "ok": ["okay"]}
+"""Whisper's spellings of words the manifests write out."""
 CONTRACTIONS = [
     ("n't", " not"),
     ("'m", " am"),
@@ -326,6 +330,7 @@ CONTRACTIONS = [
     ("'ll", " will"),
     ("'s", " is"),
 ]
+"""Contractions, written out the same way on both sides."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -631,7 +636,8 @@ class Builder:
             ends.sort(key=lambda c: (abs(c.word_end - est), c.word_end))
             if last:
                 return ends or [Candidate(clip.seconds, clip.seconds, "end of speech")]
-            found.extend(ends)
+            if ends:  # a pause follows the sentence: its end is the place (no later click or breath)
+                return ends
         # pauses: runs of quiet frames (>= 30 ms)
         i = 0
         while i < env.shape[0]:
@@ -793,9 +799,8 @@ class Builder:
     def prefix_problem(self, clip: Clip, k: int, ref: Tokens, hyp: list[str]) -> tuple[str, bool]:
         """Why ``hyp`` is not the manifest prefix up to word ``k`` ('' when it is), and whether
         the only fault is words added after it."""
+        hyp = without_loops(hyp)  # Whisper looping over the room tone repeats words already heard
         n, _, extra = heard_words(ref, hyp)
-        if extra and is_repeat(hyp[: len(hyp) - extra], hyp[len(hyp) - extra :]):
-            extra = 0  # Whisper looping over the room tone: a repeat of words already heard
         if n != k + 1:
             return f"heard {' '.join(hyp)!r}", False
         last = hyp[len(hyp) - 1 - extra] if hyp else ""
@@ -824,10 +829,17 @@ def differences(clip: Clip, k: int, hyp: list[str]) -> list[str]:
     return out
 
 
-def is_repeat(heard: list[str], extra: list[str]) -> bool:
-    """Whether ``extra`` repeats a run of ``heard`` (Whisper looping), rather than adding words."""
-    n = len(extra)
-    return any(heard[i : i + n] == extra for i in range(len(heard) - n + 1))
+def without_loops(hyp: list[str]) -> list[str]:
+    """``hyp`` without a decoding loop at its end: a run of 2-12 tokens said again right after
+    itself ("… see you again, Phil. Lord, but I'm glad to see you again, Phil.")."""
+    for period in range(2, min(12, len(hyp) // 2) + 1):
+        i = len(hyp) - 1
+        while i - period >= 0 and hyp[i] == hyp[i - period]:
+            i -= 1
+        repeated = len(hyp) - 1 - i
+        if repeated >= period:
+            return without_loops(hyp[: len(hyp) - repeated])
+    return hyp
 
 
 def align_times(
