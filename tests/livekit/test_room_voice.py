@@ -20,6 +20,7 @@ import soxr
 from livekit import api
 
 from graphflow.agent.events import AgentStartedSpeaking, TurnEnded
+from graphflow.bench.wer import wer
 from graphflow.graphs.room_agent import build_room_session
 from graphflow.livekit.server import LiveKitServer
 from graphflow.models import ModelHub
@@ -31,7 +32,6 @@ from graphflow.worker.worker import Worker
 from tests.fixtures import FIXTURES, manifest, model_cache
 from tests.livekit.peer import Peer
 from tests.livekit.test_worker import access, running
-from tests.voice.wer import wer
 from tests.waiting import until
 
 # up to 24 s measured (with the models' loading), on 2 cores

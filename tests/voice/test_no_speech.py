@@ -21,11 +21,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from graphflow.bench.wer import normalize
 from graphflow.models import ModelHub
 from graphflow.nodes.stt.whisper import WhisperEngine, WhisperOptions, WhisperSTT, no_words
 from tests.fixtures import ROOT, model_cache, read_wav
 from tests.voice.test_stt import energy_speech, transcribe_stream, vad_stream
-from tests.voice.wer import normalize
 
 RATE = 16000
 DISHES = "neg_noise_only_dishes.wav"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from graphflow import ConfigError, FrameError, Graph, NodeError, ProviderError, RealtimeClock, RunOptions
+from graphflow.bench.wer import normalize, wer, word_errors
 from graphflow.frames import (
     AudioFormat,
     AudioFrame,
@@ -32,7 +33,6 @@ from graphflow.nodes.stt.whisper import WhisperOptions, WhisperSTT
 from graphflow.timebase import MS, SECOND, from_seconds, samples_to_ns
 from tests.engine.helpers import run_plan
 from tests.fixtures import manifest, model_cache, read_wav
-from tests.voice.wer import normalize, wer, word_errors
 
 
 # ------------------------------------------------------------------ word error rate

@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 
 from graphflow import ProviderError
+from graphflow.bench.wer import normalize
 from graphflow.nodes.stt.openai import OpenAISTT, OpenAISTTOptions
 from graphflow.nodes.stt.segmenter import Recognition
 from graphflow.nodes.stt.whisper import WhisperEngine, WhisperOptions
 from graphflow.timebase import from_seconds
 from tests.fixtures import model_cache, read_wav
 from tests.voice.test_stt import corpus_wer, energy_speech, transcribe_stream, vad_stream
-from tests.voice.wer import normalize
 
 OPENAI_WER = 0.05  # same model as WhisperSTT behind the wire: measured 0.032 (5 / 154)
 

@@ -12,6 +12,7 @@ import pytest
 import soxr
 
 from graphflow import Frame, Graph, Input, Node, Output, QueueSpec, VirtualClock
+from graphflow.bench.wer import wer
 from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio
 from graphflow.models import ModelCache, ModelHub, ModelMissing
 from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
@@ -22,7 +23,6 @@ from graphflow.nodes.tts.splitter import SentenceSplitter, speakable, split_sent
 from graphflow.timebase import MS, SECOND, samples_to_ns
 from tests.engine.helpers import run_plan
 from tests.fixtures import model_cache
-from tests.voice.wer import wer
 
 Reply = ReplyDelta | ReplyEnd
 

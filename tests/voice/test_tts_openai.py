@@ -16,6 +16,7 @@ import pytest
 import soxr
 
 from graphflow import Graph, RunOptions
+from graphflow.bench.wer import wer
 from graphflow.errors import ProviderError
 from graphflow.frames.agent import SpeechAudio
 from graphflow.nodes.memory import FrameSink
@@ -24,7 +25,6 @@ from graphflow.nodes.tts.openai import OpenAITTS, OpenAITTSOptions
 from graphflow.runtime.events import NodeIssue, RunEvent
 
 from .test_tts import WER_LIMIT, check_bookkeeping, reply, source, transcribe
-from .wer import wer
 
 
 class SpeechServer(ThreadingHTTPServer):
