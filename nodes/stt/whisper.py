@@ -2,9 +2,10 @@
 
 One model per process, shared through the :class:`~graphflow.models.ModelHub`; calls are
 serialized with a lock (one CTranslate2 model, two cores). By default short segments are
-encoded in a 10 s window instead of Whisper's fixed 30 s (2.6x faster on average on this
-machine, see docs/nodes/stt.md); output that loops (the known failure of short windows)
-or that the model doubts is recognized again with the standard 30 s path.
+encoded in a 6 s window instead of Whisper's fixed 30 s (the encoder's cost follows the
+window: 6 s takes ~40 % of 10 s and ~10 % of 30 s on this machine, see docs/nodes/stt.md);
+output that loops or repeats itself (the known failure of short windows) or that the
+model doubts is recognized again in a 10 s window, then with the standard 30 s path.
 
 Audio without speech must give no words on any CPU: the int8 kernels differ between
 CPUs, so Whisper's guesses on silence ("you", "Thank you.") come out on one machine and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import threading
 import zlib
 from pathlib import Path
@@ -41,8 +43,10 @@ class WhisperOptions(SegmentedSTTOptions, frozen=True):
     """Spoken language code; '' detects it (then the 30 s path is used)."""
     beam_size: int = 1
     """1 = greedy (same text as beam 5 on the fixtures, twice as fast)."""
-    window_s: float = 10.0
-    """Encoder window for short segments: 10 (fast) or 30 (stock faster-whisper)."""
+    window_s: float = 6.0
+    """Encoder window for short segments (s): 6 (fast), 10, or 30 (stock faster-whisper)."""
+    retry_window_s: float = 10.0
+    """Window of the second try when the first loops or doubts (0: straight to the 30 s path)."""
     cpu_threads: int = 2
     """Threads of the shared model (fixed by the first node that loads it)."""
     no_speech_threshold: float = 0.4
@@ -79,10 +83,11 @@ class WhisperEngine:
         self.load()
         with self.lock:
             seconds = pcm.shape[0] / RATE
-            if options.language and options.window_s < 30 and seconds + 1.0 < 30:
-                rec = self._windowed(pcm, options)
-                if rec is not None:
-                    return rec
+            if options.language and seconds + 1.0 < 30:
+                for window in windows(options):
+                    rec = self._windowed(pcm, options, window)
+                    if rec is not None:
+                        return rec
             return self._stock(pcm, options)
 
     def _stock(self, pcm: np.ndarray, o: WhisperOptions) -> Recognition:
@@ -103,12 +108,12 @@ class WhisperEngine:
         logprob = float(np.mean([s.avg_logprob for s in segs])) if segs else -math.inf
         return Recognition(text=text, language=info.language, confidence=_prob(logprob))
 
-    def _windowed(self, pcm: np.ndarray, o: WhisperOptions) -> Recognition | None:
+    def _windowed(self, pcm: np.ndarray, o: WhisperOptions, window_s: float) -> Recognition | None:
         """Encode only a ``window_s`` window; ``None`` unless the result is confident speech."""
         import ctranslate2
 
         model = self.model
-        window = max(o.window_s, pcm.shape[0] / RATE + 1.0)
+        window = max(window_s, pcm.shape[0] / RATE + 1.0)
         audio = np.zeros(int(window * RATE), np.float32)
         audio[: pcm.shape[0]] = pcm
         features = model.feature_extractor(audio)
@@ -136,10 +141,29 @@ class WhisperEngine:
         text = tok.decode(ids).strip()
         logprob = float(result.scores[0])
         capped = len(result.sequences_ids[0]) + len(prompt) >= max_length
-        confident = not capped and _confident(text, logprob, o)
+        confident = not capped and _confident(text, logprob, o) and not repeats(text)
         if not confident or float(result.no_speech_prob) > o.no_speech_threshold:
             return None  # a loop, a doubtful result or maybe no speech: the 30 s path decides
         return Recognition(text=text, language=o.language, confidence=_prob(logprob))
+
+
+def windows(options: WhisperOptions) -> list[float]:
+    """The encoder windows to try before the stock 30 s path, shortest first."""
+    tries = [options.window_s]
+    if options.window_s < options.retry_window_s < 30:
+        tries.append(options.retry_window_s)
+    return [w for w in tries if w < 30]
+
+
+def repeats(text: str) -> bool:
+    """The text is one phrase said twice or more ("Yes! Yes!"): a loop too short for gzip to see.
+
+    A short window makes Whisper repeat a short utterance; a person who really says
+    "no, no" is heard the same in the longer window that recognizes it again.
+    """
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    n = len(words)
+    return n >= 2 and any(n % k == 0 and words == words[:k] * (n // k) for k in range(1, n // 2 + 1))
 
 
 def no_words(text: str, logprob: float, no_speech_prob: float, options: WhisperOptions) -> bool:
@@ -181,8 +205,10 @@ class WhisperSTT(SegmentedSTT):
     ) -> None:
         super().__init__(options, name=name, hub=hub)
         o = self.options
-        if o.beam_size < 1 or not 1.0 <= o.window_s <= 30.0:
-            raise ConfigError("WhisperOptions: beam_size >= 1 and 1 <= window_s <= 30")
+        if o.beam_size < 1 or not 1.0 <= o.window_s <= 30.0 or not 0.0 <= o.retry_window_s <= 30.0:
+            raise ConfigError(
+                "WhisperOptions: beam_size >= 1, 1 <= window_s <= 30, 0 <= retry_window_s <= 30"
+            )
         if not 0.0 <= o.no_speech_threshold <= 1.0 or o.logprob_threshold > 0 or o.short_output_words < 0:
             raise ConfigError(
                 "WhisperOptions: 0 <= no_speech_threshold <= 1, logprob_threshold <= 0, "
@@ -204,4 +230,4 @@ class WhisperSTT(SegmentedSTT):
         return await asyncio.to_thread(self.engine.transcribe, pcm, self.options)
 
 
-__all__ = ["WhisperEngine", "WhisperOptions", "WhisperSTT", "no_words"]
+__all__ = ["WhisperEngine", "WhisperOptions", "WhisperSTT", "no_words", "repeats", "windows"]

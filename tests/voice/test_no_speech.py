@@ -129,7 +129,7 @@ def test_quiet_noise_gives_no_words_on_the_30s_path(engine: WhisperEngine, seed:
     assert engine.transcribe(noise(seed, level), WhisperOptions(language="")).text == ""
 
 
-@pytest.mark.parametrize("window_s", [10.0, 30.0])
+@pytest.mark.parametrize("window_s", [6.0, 10.0, 30.0])
 def test_noise_fixture_gives_no_words(engine: WhisperEngine, window_s: float) -> None:
     assert engine.transcribe(clip(DISHES), WhisperOptions(window_s=window_s)).text == ""
 
@@ -147,7 +147,7 @@ def test_noise_segment_in_a_graph_ends_as_an_empty_final(hub: ModelHub) -> None:
 def test_short_words_are_heard(
     engine: WhisperEngine, word: str, name: str, begin: float, end: float | None, db: int
 ) -> None:
-    for options in (WhisperOptions(), WhisperOptions(window_s=30)):
+    for options in (WhisperOptions(), WhisperOptions(window_s=10), WhisperOptions(window_s=30)):
         text = engine.transcribe(clip(name, begin, end, db), options).text
         assert normalize(text) and set(normalize(text)) <= HEARD[word], (options.window_s, text)
 

@@ -29,7 +29,7 @@ from graphflow.models import ModelCache, ModelHub, ModelMissing
 from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 from graphflow.nodes.stt.moonshine import MoonshineSTT
 from graphflow.nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
-from graphflow.nodes.stt.whisper import WhisperOptions, WhisperSTT
+from graphflow.nodes.stt.whisper import WhisperOptions, WhisperSTT, repeats, windows
 from graphflow.timebase import MS, SECOND, from_seconds, samples_to_ns
 from tests.engine.helpers import run_plan
 from tests.fixtures import manifest, model_cache, read_wav
@@ -270,12 +270,28 @@ def test_nan_frames_are_rejected() -> None:
         transcribe_stream(Recorder(), [AudioFrame.from_pcm(inf, 16000)])
 
 
+def test_short_window_repetitions_and_the_windows_tried() -> None:
+    # a short window makes Whisper say a short utterance twice: that is a loop, tried again
+    assert repeats("Yes! Yes!") and repeats("go, go, go") and repeats("up down up down")
+    assert not repeats("Yes.") and not repeats("no, not now") and not repeats("")
+    assert windows(WhisperOptions()) == [6.0, 10.0]
+    assert windows(WhisperOptions(window_s=10)) == [10.0]
+    assert windows(WhisperOptions(retry_window_s=0)) == [6.0]
+    assert windows(WhisperOptions(window_s=30)) == []
+
+
 def test_bad_options() -> None:
     with pytest.raises(ConfigError):
         Recorder(SegmentedSTTOptions(max_segment_ms=10))
     with pytest.raises(ConfigError):
         WhisperSTT(WhisperOptions(window_s=60))
-    for bad in ({"no_speech_threshold": 1.5}, {"logprob_threshold": 0.5}, {"short_output_words": -1}):
+    bads = (
+        {"no_speech_threshold": 1.5},
+        {"logprob_threshold": 0.5},
+        {"short_output_words": -1},
+        {"retry_window_s": 40},
+    )
+    for bad in bads:
         with pytest.raises(ConfigError):
             WhisperSTT(WhisperOptions(**bad))
 
