@@ -50,6 +50,7 @@ from graphflow.frames import (
     ReplyDelta,
     ReplyEnd,
     SpeechAudio,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     ToolCall,
@@ -269,6 +270,10 @@ class AgentSession:
             if self._user_start is None:
                 self._user_start = frame.pts
             self._emit(UserStartedSpeaking(at=frame.created, media=frame.pts))
+        elif isinstance(frame, SpeechResumed):
+            if self._user_start is None:  # the pause before it ended the turn: a new one begins
+                self._user_start = frame.pts
+                self._emit(UserStartedSpeaking(at=frame.created, media=frame.pts))
         elif isinstance(frame, SpeechStopped):
             self._log.current.speech_end = frame.pts
             self._log.current.vad_at = frame.created
@@ -353,7 +358,12 @@ class AgentSession:
             self._emit(AgentStartedSpeaking(at=event.at, media=event.media_at, reply_id=event.reply_id))
             self._metrics(event)
         elif event.kind == "finished":
+            started = event.reply_id in self._agent_start
             start = self._agent_start.pop(event.reply_id, event.media_at)
+            self.fragments.heard(event.reply_id, event.heard, interrupted=event.interrupted)
+            if not started:  # cut before its first audio: the user heard nothing, nothing stopped
+                self._heard.heard(event.reply_id, event.heard, interrupted=event.interrupted, at=event.at)
+                return
             self.transcript.append(
                 Utterance(
                     role="agent",
@@ -369,7 +379,6 @@ class AgentSession:
             self._heard.heard(
                 event.reply_id, event.heard, interrupted=event.interrupted, at=event.at, metrics=figures
             )
-            self.fragments.heard(event.reply_id, event.heard, interrupted=event.interrupted)
             self._emit(
                 AgentStoppedSpeaking(
                     at=event.at,

@@ -23,6 +23,7 @@ from graphflow.frames import (
     AudioFrame,
     EndOfTurn,
     SpeechAudio,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     Transcript,
@@ -67,7 +68,7 @@ class InterruptionGate(Node):
         self.playout.listeners.append(self._on_playout)
         self.queued: set[str] = set()
         self.thinking = False
-        self.candidate: SpeechStarted | None = None
+        self.candidate: SpeechStarted | SpeechResumed | None = None
         self.words = 0
         self.timer: asyncio.Task[None] | None = None
         self.interruptions = 0
@@ -89,6 +90,10 @@ class InterruptionGate(Node):
         """Watch the user's voice activity (audio frames are ignored)."""
         if isinstance(frame, SpeechStarted):
             self._speech_started(frame)
+        elif isinstance(frame, SpeechResumed):
+            # speech after a pause that ended the turn: to the reply on its way, a new start
+            if self.candidate is None:
+                self._speech_started(frame)
         elif isinstance(frame, SpeechStopped):
             self._speech_stopped(frame)
 
@@ -105,7 +110,7 @@ class InterruptionGate(Node):
         """True while a reply is being prepared, plays, is paused, or waits in front of the sink."""
         return self.thinking or self.playout.speaking or bool(self.queued)
 
-    def _speech_started(self, event: SpeechStarted) -> None:
+    def _speech_started(self, event: SpeechStarted | SpeechResumed) -> None:
         if self.candidate is not None:
             self._cancel_timer()  # speech resumed within a false-interruption wait
             self.candidate = event if self.playout.paused else None

@@ -9,7 +9,7 @@ import numpy as np
 
 from graphflow import Frame, Graph
 from graphflow.agent.playout import Playout, PlayoutEvent, Timeline
-from graphflow.frames import SpeechAudio, SpeechStarted, SpeechStopped, VADEvent
+from graphflow.frames import SpeechAudio, SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped, VADEvent
 from graphflow.nodes.gate.interruption import GateOptions, InterruptionGate
 from graphflow.nodes.io.file_sink import FileSink, FileSinkOptions
 from graphflow.nodes.memory import FrameSource, FrameSourceOptions
@@ -49,12 +49,16 @@ def speech(
     return frames
 
 
+VAD_EVENTS: dict[str, type[VADEvent]] = {
+    "start": SpeechStarted,
+    "stop": SpeechStopped,
+    "pause": SpeechPaused,
+    "resume": SpeechResumed,
+}
+
+
 def vad(events: list[tuple[str, int]]) -> list[Frame]:
-    out: list[Frame] = []
-    for kind, ms in events:
-        cls = SpeechStarted if kind == "start" else SpeechStopped
-        out.append(cls(pts=ms * MS, created=ms * MS, probability=0.9))
-    return out
+    return [VAD_EVENTS[kind](pts=ms * MS, created=ms * MS, probability=0.9) for kind, ms in events]
 
 
 def barge_in_graph(
@@ -102,6 +106,16 @@ def test_barge_in_pauses_at_once_then_cancels_and_reports_what_was_heard() -> No
     assert gate.interruptions == 1 and gate.false_interruptions == 0
     played = sum(f.samples_per_channel for _, f in sink.agent)
     assert played == RATE // 2  # 0.5 s played, nothing after the pause
+
+
+def test_speech_resuming_after_the_pause_that_ended_the_turn_is_a_barge_in() -> None:
+    # the turn ended at a pause (the VAD had not called the stop): when the user goes on, the
+    # VAD says "resumed", not "started", and that too must stop the reply
+    g, _sink, gate, events = barge_in_graph([("resume", 500), ("pause", 1400), ("stop", 1500)])
+    run_plan(g.compile())
+    assert kinds(events) == ["started", "paused", "finished", "resumed"]
+    assert events[1].at == 500 * MS and events[2].interrupted and events[2].heard == "one two"
+    assert gate.interruptions == 1
 
 
 def test_false_interruption_resumes_where_it_paused() -> None:
