@@ -24,7 +24,7 @@ import numpy as np
 
 from graphflow.bench.cuts import RATE, TurnCut, cut_audio
 from graphflow.bench.stats import percentiles
-from graphflow.frames.speech import EndOfTurn
+from graphflow.frames.speech import EndOfTurn, Transcript, VADEvent
 from graphflow.graph import Graph
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
@@ -62,6 +62,11 @@ class CutResult(msgspec.Struct, frozen=True):
     text: str = ""
     evidence: dict[str, Any] = {}
     """What decided: the detector's own record of the decision (probabilities, silence, rule)."""
+    trace: dict[str, Any] = {}
+    """What the detector was told, in ms from the cut: ``vad`` events (kind, media time,
+    arrival), ``finals`` (text, start, end, arrival) and the detector's ``decisions`` (speech
+    end, reason, the audio model's probability) — enough to replay the decision
+    under other options (``benchmarks/turns/replay.py``)."""
 
     def caught(self, within_ms: float) -> bool:
         """A complete cut answered within ``within_ms``."""
@@ -83,8 +88,9 @@ def write_cut(cut: TurnCut, fixtures_dir: Path, tail_s: float, out: Path) -> Pat
     return out
 
 
-def listening_graph(path: Path, hub: ModelHub, stt: str) -> tuple[Graph, Any, Any, Any]:
-    """Source → resampler → VAD → STT → turn detector → sink, with the voice agent's options."""
+def listening_graph(path: Path, hub: ModelHub, stt: str) -> tuple[Graph, Any, Any, Any, Any]:
+    """Source → resampler → VAD → STT → turn detector → sink, with the voice agent's options;
+    a second sink hears what the turn detector is told (VAD events and transcripts)."""
     from graphflow.graphs.voice_agent import VoiceAgentOptions, stt_node
     from graphflow.nodes.audio.resampler import Resampler, ResamplerOptions
     from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
@@ -99,19 +105,53 @@ def listening_graph(path: Path, hub: ModelHub, stt: str) -> tuple[Graph, Any, An
     recognizer = stt_node(stt, hub)
     turn = TurnDetector(o.turn, name="turn", hub=hub)
     sink = FrameSink(name="turns")
+    told = FrameSink(name="told")
     g = Graph("listening")
     g.chain(source, resampler, vad)
     g.connect(vad.out, recognizer.inputs["inp"])
     g.connect(vad.out, turn.audio)
     g.connect(recognizer.outputs["out"], turn.transcripts)
     g.connect(turn.out, sink.inp)
-    return g, source, turn, sink
+    g.connect(vad.out, told.inp)
+    g.connect(recognizer.outputs["out"], told.inp)
+    return g, source, turn, sink, told
+
+
+def _trace(told: Any, base: int, cut_ns: int) -> dict[str, Any]:
+    """The VAD events and final transcripts the detector was told, in ms from the cut."""
+    vad: list[dict[str, Any]] = []
+    finals: list[dict[str, Any]] = []
+    for frame, arrived in zip(told.frames, told.arrivals, strict=True):
+        at = round((arrived - base - cut_ns) / MS, 1)
+        if isinstance(frame, VADEvent):
+            vad.append(
+                {"kind": type(frame).__name__, "pts_ms": round((frame.pts - cut_ns) / MS, 1), "at_ms": at}
+            )
+        elif isinstance(frame, Transcript) and frame.final:
+            finals.append(
+                {
+                    "text": frame.text,
+                    "start_ms": round((frame.start - cut_ns) / MS, 1),
+                    "end_ms": round((frame.end - cut_ns) / MS, 1),
+                    "at_ms": at,
+                }
+            )
+    return {"vad": vad, "finals": finals}
 
 
 async def _run_cut(cut: TurnCut, path: Path, hub: ModelHub, options: TurnBenchOptions) -> CutResult:
-    graph, source, turn, sink = listening_graph(path, hub, options.stt)
+    graph, source, turn, sink, told = listening_graph(path, hub, options.stt)
     await graph.compile().run(RunOptions(clock=RealtimeClock()))
     cut_ns = round(cut.cut_s * 1e9)
+    trace = _trace(told, source.base_time, cut_ns)
+    trace["decisions"] = [
+        {
+            "speech_end_ms": round((d.speech_end - cut_ns) / MS, 1),
+            "reason": d.reason,
+            "audio": d.probability,
+        }
+        for d in turn.decisions
+    ]
     for frame, arrived in zip(sink.frames, sink.arrivals, strict=True):
         if not isinstance(frame, EndOfTurn) or frame.reason == PREEMPTIVE:
             continue
@@ -132,8 +172,9 @@ async def _run_cut(cut: TurnCut, path: Path, hub: ModelHub, options: TurnBenchOp
             probability=frame.probability,
             text=frame.text,
             evidence=evidence,
+            trace=trace,
         )
-    return CutResult(id=cut.id, label=cut.label, decision_ms=None)
+    return CutResult(id=cut.id, label=cut.label, decision_ms=None, trace=trace)
 
 
 def run_cuts(

@@ -16,20 +16,20 @@ class FusedOptions(msgspec.Struct, frozen=True):
     ``z <= doubt_logit`` holds it past ``doubt_delay_ms``; linear in between and beyond,
     clamped to [``min_delay_ms``, the detector's ``max_delay_ms``]."""
 
-    min_delay_ms: int = 400
-    """Earliest end of turn after the end of speech, however sure the evidence: people pause
-    200-400 ms between the sentences of one turn (a recorded two-party conversation splits
-    two of its seven turns at 300)."""
+    min_delay_ms: int = 200
+    """Earliest end of turn after the end of speech, however sure the evidence. People also
+    pause 200-400 ms between the sentences of one turn: when they go on, the reply is cut
+    before it is heard and the two fragments join into one message (see docs/agents.md)."""
     model_tail_ms: int = 0
     """Silence after the end of speech in Smart Turn's audio: the model holds most cut
     sentences with none, and calls them complete once it hears 200 ms of silence."""
-    text_weight: float = 1.5
+    text_weight: float = 2.0
     """Weight of the transcript's words (``lexical``) against the audio model's logit."""
-    sure_logit: float = -1.8
+    sure_logit: float = -1.9
     """Evidence at which the turn ends by ``sure_delay_ms``."""
-    sure_delay_ms: int = 450
+    sure_delay_ms: int = 250
     """Silence that evidence at ``sure_logit`` waits for."""
-    doubt_logit: float = -2.6
+    doubt_logit: float = -2.5
     """Evidence at which the turn waits ``doubt_delay_ms``."""
     doubt_delay_ms: int = 1600
     """Silence that evidence at ``doubt_logit`` waits for."""

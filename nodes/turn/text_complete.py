@@ -150,30 +150,44 @@ PRONOUNS = _set("i you he she it we they there")
 """Subjects after which a bare auxiliary leaves the clause open ("he had", "they were")."""
 BARE_AUXILIARIES = _set("had has have was were is are am will would could should can do does did")
 """Auxiliaries that leave a clause open when nothing follows their subject."""
+OPEN_CONTRACTIONS = _set(
+    "it's i'm he's she's there's we're they're you're i've we've you've they've "
+    "i'd we'd you'd he'd she'd they'd i'll we'll you'll he'll she'll they'll it'll"
+)
+"""A subject and its auxiliary in one word: nothing said yet ("now it's", "I'm")."""
+
+CUT_SCORES = {"trailing": 0.02, "dangling": 0.02, "open_clause": 0.1, "question": 0.6, "plain": 0.5}
+""":func:`lexical`'s score per rule (tuned on benchmarks/turns, see docs/nodes/turn.md)."""
 
 
 def lexical(text: str) -> TextVerdict:
     """How complete ``text`` reads from its words alone, for a transcript of speech that may be cut.
 
-    A recognizer's final ``.``, ``?`` and ``!`` are not trusted: Whisper closes a cut
-    clause with a period, and even turns a cut one into a question ("What's the word?" for
-    "What's the weather"). Its trailing marks are: ``...``, ``-`` or ``,`` at the end is
-    the recognizer itself hearing the speech stop mid-sentence. Scores: ``trailing`` 0.05,
-    ``dangling`` (an article, preposition, conjunction, title or filler last) 0.05,
-    ``open_clause`` (a pronoun and a bare auxiliary last: "he had") 0.2, else ``plain`` 0.6.
+    A recognizer's final ``.`` and ``!`` are not trusted: Whisper closes a cut clause with
+    a period, and even turns a cut one into a question ("What's the word?" for "What's the
+    weather"), so a ``?`` only leans a little towards complete. Its trailing marks are
+    trusted: ``...``, ``-`` or ``,`` at the end is the recognizer itself hearing the speech
+    stop mid-sentence. Rules and scores (:data:`CUT_SCORES`): ``trailing`` 0.02,
+    ``dangling`` (an article, preposition, conjunction, title or filler last) 0.02,
+    ``open_clause`` (a pronoun and a bare auxiliary last: "he had", "now it's") 0.1,
+    ``question`` (ends with ``?``) 0.6, else ``plain`` 0.5: the words say nothing either
+    way, and the audio model decides.
     """
     stripped = text.strip().rstrip(_CLOSERS).rstrip()
     if not stripped:
         return TextVerdict(0.0, "empty")
     if stripped.endswith(("...", "\u2026", "-", "\u2014", "\u2013", ",", ";", ":")):
-        return TextVerdict(0.05, "trailing")
+        return _cut("trailing")
     words = _WORD.findall(stripped.lower().replace("\u2019", "'"))
     if not words:
         return TextVerdict(0.0, "empty")
-    if words[-1] in CUT_DANGLING and not (
-        words[-1] in PREPOSITIONS | {"like", "in", "on"} and _question_form(words)
-    ):
-        return TextVerdict(0.05, "dangling")
-    if len(words) > 1 and words[-1] in BARE_AUXILIARIES and words[-2] in PRONOUNS:
-        return TextVerdict(0.2, "open_clause")
-    return TextVerdict(0.6, "plain")
+    last = words[-1]
+    if last in CUT_DANGLING and not (last in PREPOSITIONS | {"like", "in", "on"} and _question_form(words)):
+        return _cut("dangling")
+    if last in OPEN_CONTRACTIONS or (len(words) > 1 and last in BARE_AUXILIARIES and words[-2] in PRONOUNS):
+        return _cut("open_clause")
+    return _cut("question" if stripped.endswith("?") else "plain")
+
+
+def _cut(rule: str) -> TextVerdict:
+    return TextVerdict(CUT_SCORES[rule], rule)

@@ -34,14 +34,23 @@ def test_the_default_is_the_fused_decision() -> None:
         ("out of the apartment by another.", "dangling"),
         ("potatoes to be ladled out in.", "dangling"),  # the period is the recognizer's, not the speaker's
         ("for a full hour he had.", "open_clause"),
-        ("What's the word?", "plain"),  # a cut "What's the weather": the question mark proves nothing
-        ("Where are you from?", "plain"),  # a preposition may end a question
+        ("What's the word?", "question"),  # a cut "What's the weather": the "?" only leans
+        ("Now it's", "open_clause"),  # a subject and its auxiliary, nothing said yet
+        ("Where are you from?", "question"),  # a preposition may end a question
         ("Good morning, Steve.", "plain"),
     ],
 )
 def test_lexical_reading_trusts_words_and_trailing_marks_not_final_punctuation(text: str, rule: str) -> None:
     assert lexical(text).rule == rule
-    assert (lexical(text).score >= 0.5) == (rule == "plain")
+    assert (lexical(text).score >= 0.5) == (rule in ("plain", "question"))
+
+
+def test_a_question_mark_alone_does_not_end_a_turn_the_audio_model_doubts() -> None:
+    rule = FusedRule(FusedOptions())
+    doubted = rule.weigh(0.05, "What's the word?", 0.0, 3000)
+    assert doubted.due_ms > 500  # not an answer at the first breath
+    assert rule.weigh(0.05, "What's the word...", 0.0, 3000).due_ms == 3000
+    assert rule.weigh(0.5, "What's the word?", 0.0, 3000).due_ms == FusedOptions().min_delay_ms
 
 
 def test_the_silence_asked_for_falls_with_the_evidence() -> None:
@@ -58,7 +67,7 @@ def test_the_silence_asked_for_falls_with_the_evidence() -> None:
     assert rule.due_ms(-2.2, 3000, adapted_ms=400) == pytest.approx(rule.due_ms(-2.2, 3000) + 400)
     assert rule.due_ms(0.0, 3000, adapted_ms=400) == rule.due_ms(0.0, 3000)
     evidence = rule.weigh(0.9, "Good morning, Steve.", 0.0, 3000)
-    assert evidence.logit == pytest.approx(logit(0.9) + o.text_weight * logit(0.6))
+    assert evidence.logit == pytest.approx(logit(0.9) + o.text_weight * logit(0.5))
     assert evidence.probability(evidence.due_ms) == pytest.approx(0.5)
     assert evidence.probability(evidence.due_ms + 500) > 0.5 > evidence.probability(evidence.due_ms - 500)
 
