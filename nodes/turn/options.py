@@ -29,7 +29,7 @@ class FusedOptions(msgspec.Struct, frozen=True):
     """Evidence at which the turn ends by ``sure_delay_ms``."""
     sure_delay_ms: int = 250
     """Silence that evidence at ``sure_logit`` waits for."""
-    doubt_logit: float = -2.5
+    doubt_logit: float = -2.3
     """Evidence at which the turn waits ``doubt_delay_ms``."""
     doubt_delay_ms: int = 1600
     """Silence that evidence at ``doubt_logit`` waits for."""
