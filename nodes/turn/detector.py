@@ -58,6 +58,7 @@ from graphflow.nodes.turn.options import TurnOptions, validate
 from graphflow.nodes.turn.ring import AudioRing
 from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
 from graphflow.nodes.turn.text_complete import TextVerdict, assess
+from graphflow.nodes.turn.texts import TurnTexts
 from graphflow.ports import Input, Output
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS, samples_to_ns
@@ -113,8 +114,6 @@ class TurnDetector(Node):
         """The last 1000 decisions, including the ones dropped because speech resumed."""
         self.decision_time = LatencyStats(keep=10_000)
         """Wall time of features + model per smart decision, in ns."""
-        self.late_transcripts = 0
-        """Final transcripts that arrived after their turn was emitted (dropped)."""
         self.empty_turns = 0
         """Turns not emitted because no transcript text came."""
         self._audio = AudioRing(RING_SAMPLES)
@@ -127,15 +126,18 @@ class TurnDetector(Node):
         self._audio.clear()
         self._turn_start: int | None = None
         self._segment_start: int | None = None
-        self._boundary = -1  # speech end of the last emitted turn: finals ending before it are late
-        self._finals: collections.deque[Transcript] = collections.deque(maxlen=256)
-        self._final_event = asyncio.Event()
+        self._texts = TurnTexts()
         self._audio_wait: tuple[int, asyncio.Future[None]] | None = None
         self._pending: asyncio.Task[None] | None = None  # decision not yet taken
         self._pending_job: _Job | None = None
         self._preempted = ""  # text of the last tentative turn sent
         self._emitting: asyncio.Task[None] | None = None  # decided, emitting
         self._inputs_done = False
+
+    @property
+    def late_transcripts(self) -> int:
+        """Final transcripts that arrived after their turn was emitted (dropped)."""
+        return self._texts.late
 
     def latency(self) -> int:
         """The earliest end of turn after the speech end: ``min_delay_ms`` (silence: ``silence_delay_ms``).
@@ -157,7 +159,7 @@ class TurnDetector(Node):
     async def on_end(self) -> None:
         """Inputs ended: decide pending turns now (no more audio or text can change them)."""
         self._inputs_done = True
-        self._final_event.set()
+        self._texts.arrived.set()
         self._wake_audio()
         tasks = {t for t in (self._pending, self._emitting) if t is not None and not t.done()}
         if tasks:
@@ -199,13 +201,9 @@ class TurnDetector(Node):
         """Keep final transcripts of the open turn; wake a decision waiting for text."""
         if not frame.final:
             return
-        if frame.end <= self._boundary:
-            self.late_transcripts += 1
+        if not self._texts.add(frame):
             log.warning("%s: final transcript %r came after its turn ended; dropped", self.name, frame.text)
             return
-        self._finals.append(frame)
-        event, self._final_event = self._final_event, asyncio.Event()
-        event.set()
         await self._preempt()
 
     async def _preempt(self) -> None:
@@ -213,7 +211,7 @@ class TurnDetector(Node):
         job = self._pending_job
         if not self.options.preemptive or job is None or self._pending is None or self._pending.done():
             return
-        text = self._text(job.speech_end)
+        text = self._texts.text(job.speech_end)
         if not text or text == self._preempted:
             return
         self._preempted = text
@@ -305,13 +303,11 @@ class TurnDetector(Node):
         await self._wait_final_text(job)
         if previous is not None and not previous.done():
             await asyncio.wait({previous})
-        text = self._text(job.speech_end)
+        text = self._texts.text(job.speech_end)
         if not text:
             self.empty_turns += 1
             return
-        self._boundary = job.speech_end
-        for used in self._turn_finals(job.speech_end):
-            self._finals.remove(used)
+        self._texts.close(job.speech_end)
         job.record.emitted = True
         eot = EndOfTurn(
             text=text,
@@ -333,7 +329,7 @@ class TurnDetector(Node):
         deadline = job.anchor + self.options.max_delay_ms * MS
         adapted = self._pauses.extra_ms(f) if f.adapt else 0.0
         while True:
-            text = self._text(job.speech_end) if self._covered(job) else None
+            text = self._texts.text(job.speech_end) if self._texts.covers(job.speech_end) else None
             evidence = self._rule.weigh(p, text, adapted, self.options.max_delay_ms)
             job.record.evidence = evidence
             due = job.anchor + round(evidence.due_ms * MS)
@@ -345,7 +341,7 @@ class TurnDetector(Node):
             if now >= deadline or self._inputs_done:
                 job.record.evidence = msgspec.structs.replace(evidence, silence_ms=(now - job.anchor) / MS)
                 return "max_delay"
-            await self._wait(self._final_event, min(due, deadline) if text is not None else deadline)
+            await self._wait(self._texts.arrived, min(due, deadline) if text is not None else deadline)
 
     async def _probability(self, job: _Job, tail_ms: int | None = None, wait_ms: int | None = None) -> float:
         """Smart Turn's belief that the turn is complete, on audio up to the speech end + tail."""
@@ -374,8 +370,8 @@ class TurnDetector(Node):
         """``transcript`` once the speech's final reads complete enough, else ``max_delay``."""
         deadline = job.anchor + self.options.max_delay_ms * MS
         while True:
-            if self.options.use_transcript and self._covered(job):
-                verdict = assess(self._text(job.speech_end))
+            if self.options.use_transcript and self._texts.covers(job.speech_end):
+                verdict = assess(self._texts.text(job.speech_end))
                 if self._text_ends(verdict, p):
                     return "transcript", verdict
             if self.now() >= deadline or self._inputs_done:
@@ -383,7 +379,7 @@ class TurnDetector(Node):
             if not self.options.use_transcript:
                 await self.clock.sleep_until(deadline)
             else:
-                await self._wait(self._final_event, deadline)
+                await self._wait(self._texts.arrived, deadline)
 
     def _text_ends(self, verdict: TextVerdict, p: float) -> bool:
         """A question or exclamation ends the turn on its own; a statement that merely ends
@@ -398,24 +394,8 @@ class TurnDetector(Node):
     async def _wait_final_text(self, job: _Job) -> None:
         """Wait up to ``transcript_wait_ms`` for the final transcript of the last segment."""
         deadline = self.now() + self.options.transcript_wait_ms * MS
-        while not self._covered(job) and not self._inputs_done and self.now() < deadline:
-            await self._wait(self._final_event, deadline)
-
-    def _covered(self, job: _Job) -> bool:
-        """A final transcript reaches the speech end being decided.
-
-        The STT may close segments at pauses inside the VAD's speech (a speculative final
-        that stood, then speech resumed): a final of an earlier stretch does not cover
-        this one, whose words are still to come."""
-        return any(f.end >= job.speech_end and f.start < job.speech_end for f in self._finals)
-
-    def _turn_finals(self, speech_end: int) -> list[Transcript]:
-        """Finals of the turn ending at ``speech_end``: those whose speech began before it."""
-        return sorted((f for f in self._finals if f.start < speech_end), key=lambda f: f.start)
-
-    def _text(self, speech_end: int) -> str:
-        """The turn's final transcripts joined with spaces."""
-        return " ".join(t for t in (f.text.strip() for f in self._turn_finals(speech_end)) if t)
+        while not self._texts.covers(job.speech_end) and not self._inputs_done and self.now() < deadline:
+            await self._wait(self._texts.arrived, deadline)
 
     async def _wait_audio(self, target: int, deadline: int) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
