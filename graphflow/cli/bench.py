@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from graphflow.bench.report import document, plot, ratios, table, write_json
 from graphflow.bench.scaling import sweep
 from graphflow.bench.stats import percentiles
 from graphflow.bench.timeline import TurnTimeline, draw, milestones, safe_name
+from graphflow.cli.json_input import read_json_object
 from graphflow.errors import ConfigError
 
 
@@ -148,11 +148,11 @@ def run(args: argparse.Namespace) -> int:
     scaling = sweep(options, counts, args.processes) if counts else []
     peers: dict[str, object] = {}
     for path in args.peers:
-        data = _read_json(path, "--peers")
+        data = read_json_object(path, "--peers")
         peers[str(data.get("peer", path.stem))] = data
     compute = {key: percentiles(values) for key, values in samples.items()}
     doc = document(options, results, scaling, compute, peers or None)
-    engine = _read_json(args.engine, "--engine") if args.engine else None
+    engine = read_json_object(args.engine, "--engine") if args.engine else None
     doc["ratios"] = ratios(doc, engine)
     print(table(doc))
     if args.json:
@@ -165,15 +165,3 @@ def run(args: argparse.Namespace) -> int:
         plot(doc, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
-
-
-def _read_json(path: Path, option: str) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{option} {path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{option} {path}: not a JSON document ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{option} {path}: expected a JSON object")
-    return data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from graphflow.bench.cuts import load_cuts
 from graphflow.bench.recordings import REPOSITORY_FIXTURES
 from graphflow.bench.report import write_json
 from graphflow.bench.turns import CutResult, TurnBenchOptions, run_cuts, score
+from graphflow.cli.json_input import read_json_object
 from graphflow.errors import ConfigError
 
 CUTS = REPOSITORY_FIXTURES.parent / "turns" / "cuts.tsv"
@@ -103,12 +103,7 @@ def table(doc: dict[str, Any], options: TurnBenchOptions) -> str:
 
 
 def _peer(path: Path) -> tuple[str, dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--peer {path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--peer {path}: not a JSON document ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cuts"), list):
+    data = read_json_object(path, "--peer")
+    if not isinstance(data.get("cuts"), list):
         raise ConfigError(f"--peer {path}: expected an object with a 'cuts' list")
     return str(data.get("peer", path.stem)), data
