@@ -82,6 +82,8 @@ TAGS = (
 """Tags that turn a statement into a question."""
 
 _CLOSERS = "\"')]}\u00bb\u201d\u2019"
+TRAILING_MARKS = ("...", "\u2026", "-", "\u2014", "\u2013", ",", ";", ":")
+"""Endings of a transcript that trails off (the recognizer heard the speech stop mid-sentence)."""
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -99,14 +101,11 @@ class TextVerdict(NamedTuple):
 
 def assess(text: str) -> TextVerdict:
     """Score how complete ``text`` reads as an utterance (see the module table)."""
-    stripped = text.strip().rstrip(_CLOSERS).rstrip()
-    if not stripped:
-        return TextVerdict(0.0, "empty")
-    if stripped.endswith(("...", "\u2026", "-", "\u2014", "\u2013", ",", ";", ":")):
-        return TextVerdict(0.1, "trailing")
-    words = _WORD.findall(stripped.lower().replace("\u2019", "'"))
+    stripped, words = _read(text)
     if not words:
         return TextVerdict(0.0, "empty")
+    if stripped.endswith(TRAILING_MARKS):
+        return TextVerdict(0.1, "trailing")
     last = words[-1]
     if stripped.endswith("?"):
         if last in NO_QUESTION_WORDS:
@@ -125,6 +124,12 @@ def assess(text: str) -> TextVerdict:
     if stripped.endswith("."):
         return TextVerdict(0.7, "period")
     return TextVerdict(0.4, "no_punctuation")
+
+
+def _read(text: str) -> tuple[str, list[str]]:
+    """``text`` without closing quotes or brackets, and its lower-case words (none: nothing said)."""
+    stripped = text.strip().rstrip(_CLOSERS).rstrip()
+    return stripped, _WORD.findall(stripped.lower().replace("\u2019", "'"))
 
 
 def _question_form(words: list[str]) -> bool:
@@ -173,14 +178,11 @@ def lexical(text: str) -> TextVerdict:
     ``question`` (ends with ``?``) 0.6, else ``plain`` 0.5: the words say nothing either
     way, and the audio model decides.
     """
-    stripped = text.strip().rstrip(_CLOSERS).rstrip()
-    if not stripped:
-        return TextVerdict(0.0, "empty")
-    if stripped.endswith(("...", "\u2026", "-", "\u2014", "\u2013", ",", ";", ":")):
-        return _cut("trailing")
-    words = _WORD.findall(stripped.lower().replace("\u2019", "'"))
+    stripped, words = _read(text)
     if not words:
         return TextVerdict(0.0, "empty")
+    if stripped.endswith(TRAILING_MARKS):
+        return _cut("trailing")
     last = words[-1]
     if last in CUT_DANGLING and not (last in PREPOSITIONS | {"like", "in", "on"} and _question_form(words)):
         return _cut("dangling")
