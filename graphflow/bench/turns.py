@@ -212,7 +212,34 @@ def score(results: list[CutResult], options: TurnBenchOptions) -> dict[str, Any]
         "held": sum(r.held(options.hold_s) for r in incomplete) / max(len(incomplete), 1),
         "decision_ms": percentiles(times),
         "undecided_complete": sum(r.decision_ms is None for r in complete),
+        **final_latency(results),
     }
 
 
-__all__ = ["CutResult", "TurnBenchOptions", "listening_graph", "run_cuts", "score", "write_cut"]
+def final_latency(results: list[CutResult]) -> dict[str, Any]:
+    """When final transcripts came (runs with traces): after the end of speech they cover, and
+    after the VAD's stop event for that speech (negative: before the VAD called the stop)."""
+    after_end: list[float] = []
+    after_stop: list[float] = []
+    for r in results:
+        stops = {e["pts_ms"]: e["at_ms"] for e in r.trace.get("vad", []) if e["kind"] == "SpeechStopped"}
+        for f in r.trace.get("finals", []):
+            if not f["text"]:
+                continue
+            after_end.append(f["at_ms"] - f["end_ms"])
+            if f["end_ms"] in stops:
+                after_stop.append(f["at_ms"] - stops[f["end_ms"]])
+    if not after_end:
+        return {}
+    return {"final_ms": percentiles(after_end), "final_after_stop_ms": percentiles(after_stop)}
+
+
+__all__ = [
+    "CutResult",
+    "TurnBenchOptions",
+    "final_latency",
+    "listening_graph",
+    "run_cuts",
+    "score",
+    "write_cut",
+]

@@ -99,7 +99,15 @@ def table(doc: dict[str, Any], options: TurnBenchOptions) -> str:
     row("  never decided", lambda s: str(s["undecided_complete"]))
     row("incomplete cuts", lambda s: str(s["incomplete"]))
     row(f"  held past {options.hold_s:.1f} s", lambda s: f"{100 * s['held']:.0f}%")
+    row("final transcripts (ms, p50)", lambda s: "")
+    row("  after the end of speech", lambda s: _p50(s, "final_ms"))
+    row("  after the VAD's stop event", lambda s: _p50(s, "final_after_stop_ms"))
     return "\n".join(rows)
+
+
+def _p50(scores: dict[str, Any], key: str) -> str:
+    figures = scores.get(key)
+    return f"{figures['p50']:.0f}" if figures and figures.get("count") else "-"
 
 
 def _peer(path: Path) -> tuple[str, dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graphflow.bench.turns import CutResult, TurnBenchOptions, score
+from graphflow.bench.turns import CutResult, TurnBenchOptions, final_latency, score
 from graphflow.cli.main import main
 
 from ..fixtures import model_cache
@@ -55,6 +55,26 @@ def test_one_cut_through_the_listening_half_with_a_peer_beside(tmp_path: Path) -
     assert mine["evidence"]["audio"] > 0 and "forward" in mine["text"].lower()
     assert doc["scores"]["other"]["caught"] == 1.0 and doc["scores"]["graphflow"]["complete"] == 1
     assert png.read_bytes().startswith(b"\x89PNG")
+    # what the detector was told, for the replay: the VAD's pause, the final that covers it
+    kinds = [e["kind"] for e in mine["trace"]["vad"]]
+    assert "SpeechStarted" in kinds and "SpeechPaused" in kinds
+    [final] = [f for f in mine["trace"]["finals"] if f["text"]]
+    assert "forward" in final["text"].lower() and final["at_ms"] > final["end_ms"]
+    assert doc["scores"]["graphflow"]["final_ms"]["count"] == 1
+
+
+def test_final_latency_counts_from_the_speech_end_and_the_vad_stop() -> None:
+    trace = {
+        "vad": [
+            {"kind": "SpeechPaused", "pts_ms": 10.0, "at_ms": 80.0},
+            {"kind": "SpeechStopped", "pts_ms": 10.0, "at_ms": 330.0},
+        ],
+        "finals": [{"text": "yes", "start_ms": -500.0, "end_ms": 10.0, "at_ms": 250.0}],
+    }
+    figures = final_latency([CutResult(id="a", label="complete", decision_ms=300.0, trace=trace)])
+    assert figures["final_ms"]["p50"] == 240.0  # after the end of speech
+    assert figures["final_after_stop_ms"]["p50"] == -80.0  # before the VAD called the stop
+    assert final_latency([CutResult(id="b", label="complete", decision_ms=None)]) == {}
 
 
 def test_mistakes_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
