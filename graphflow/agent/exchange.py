@@ -93,8 +93,18 @@ class ExchangeLog:
         self.current = Exchange()
         """The user's turn in progress (VAD stop, final transcript so far)."""
         self._pending: Exchange | None = None
+        self._speech_end: int | None = None  # the last speech end the VAD reported
         self._by_reply: dict[str, Exchange] = {}
         self._figures: dict[str, dict[str, float]] = {}
+
+    def speech_ended(self, pts: int, at: int) -> None:
+        """The VAD reported the speech ended at media time ``pts`` (clock ``at``): its pause, then
+        its stop. The first report counts — the turn may have been decided in between."""
+        if pts == self._speech_end:
+            return
+        self._speech_end = pts
+        self.current.speech_end = pts
+        self.current.vad_at = at
 
     def turn_ended(self, turn: EndOfTurn, *, typed: bool = False) -> None:
         """The user's turn was decided (or typed): its exchange waits for the reply that answers it."""

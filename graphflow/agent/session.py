@@ -50,6 +50,7 @@ from graphflow.frames import (
     ReplyDelta,
     ReplyEnd,
     SpeechAudio,
+    SpeechPaused,
     SpeechResumed,
     SpeechStarted,
     SpeechStopped,
@@ -274,9 +275,10 @@ class AgentSession:
             if self._user_start is None:  # the pause before it ended the turn: a new one begins
                 self._user_start = frame.pts
                 self._emit(UserStartedSpeaking(at=frame.created, media=frame.pts))
+        elif isinstance(frame, SpeechPaused):
+            self._log.speech_ended(frame.pts, frame.created)
         elif isinstance(frame, SpeechStopped):
-            self._log.current.speech_end = frame.pts
-            self._log.current.vad_at = frame.created
+            self._log.speech_ended(frame.pts, frame.created)
             self._emit(UserStoppedSpeaking(at=frame.created, media=frame.pts))
         elif isinstance(frame, Transcript):
             if frame.final:
