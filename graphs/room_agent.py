@@ -46,9 +46,10 @@ def room_io(room: rtc.Room, participant: str = "") -> IOFactory:
     """Room nodes for a pipeline: the participant's microphone in, the agent's track out."""
 
     def make(timeline: Timeline, playout: Playout) -> PipelineIO:
-        source = RoomAudioSource(
-            RoomSourceOptions(participant=participant), name="source", room=room, timeline=timeline
-        )
+        # 16 kHz in 10 ms frames, as the VAD and the STT take it: the SDK converts in its
+        # native receiver, so no resampler holds audio back before the VAD
+        options = RoomSourceOptions(participant=participant, rate=16000, frame_ms=10)
+        source = RoomAudioSource(options, name="source", room=room, timeline=timeline)
         sink = RoomAudioSink(name="sink", room=room, playout=playout)
         transcriber = RoomTranscriber(name="transcriber", room=room, source=source)
         chat = RoomChatInput(RoomChatOptions(participant=participant), name="chat", room=room)

@@ -24,6 +24,7 @@ import msgspec
 
 from graphflow.agent.tools import FunctionTool, ToolError
 from graphflow.errors import ConfigError, ProviderError
+from graphflow.redact import redacted, safe_url
 
 if TYPE_CHECKING:
     from mcp import Client
@@ -35,8 +36,12 @@ log = logging.getLogger(__name__)
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
+@redacted("env")
 class MCPStdio(msgspec.Struct, frozen=True, kw_only=True, tag="stdio"):
-    """A server run as a subprocess: command, arguments, extra environment, working directory."""
+    """A server run as a subprocess: command, arguments, extra environment, working directory.
+
+    ``repr`` shows the names of the ``env`` variables, not their values.
+    """
 
     command: str
     args: tuple[str, ...] = ()
@@ -45,8 +50,13 @@ class MCPStdio(msgspec.Struct, frozen=True, kw_only=True, tag="stdio"):
     cwd: str | None = None
 
 
+@redacted("headers", urls=("url",))
 class MCPHttp(msgspec.Struct, frozen=True, kw_only=True, tag="http"):
-    """A streamable-HTTP server: its endpoint URL (often ``.../mcp``) and headers to send."""
+    """A streamable-HTTP server: its endpoint URL (often ``.../mcp``) and headers to send.
+
+    ``repr`` shows the names of the ``headers``, not their values (an ``Authorization`` one is a
+    secret), and the URL without a password or query values.
+    """
 
     url: str
     headers: dict[str, str] = {}
@@ -108,7 +118,7 @@ class MCPServer(msgspec.Struct, frozen=True, kw_only=True):
         if self.name:
             return self.name
         if isinstance(self.transport, MCPHttp):
-            return self.transport.url
+            return safe_url(self.transport.url)
         return " ".join((self.transport.command, *self.transport.args))
 
 

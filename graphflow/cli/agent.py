@@ -99,16 +99,21 @@ def run_start(args: argparse.Namespace) -> int:
 
 def run_dev(args: argparse.Namespace) -> int:
     """Run ``start`` in a child process and restart it when the agent's files change."""
-    _setup(args, "DEBUG")
+    from graphflow.worker.settings import KEY_ENV, SECRET_ENV, URL_ENV, ServerAccess
+
+    access, _ = _setup(args, "DEBUG")
+    assert isinstance(access, ServerAccess)
     folder = Path(args.agent).resolve().parent
     command = [sys.executable, "-m", "graphflow.cli.main", "start", args.agent, "--log-level", "DEBUG"]
-    for flag in ("url", "api_key", "api_secret", "agent_name", "health_port"):
+    for flag in ("agent_name", "health_port"):
         value = getattr(args, flag)
         if value not in (None, ""):
             command += [f"--{flag.replace('_', '-')}", str(value)]
+    # the key pair goes to the worker in its environment: a command line is visible to every user
+    env = dict(os.environ, **{URL_ENV: access.url, KEY_ENV: access.api_key, SECRET_ENV: access.api_secret})
     while True:
         stamp = _stamp(folder)
-        child = subprocess.Popen(command)
+        child = subprocess.Popen(command, env=env)
         try:
             while child.poll() is None and _stamp(folder) == stamp:
                 time.sleep(0.5)

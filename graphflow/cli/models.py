@@ -20,7 +20,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     down.add_argument("--force", action="store_true", help="download again even if present")
     down.set_defaults(handler=run_download)
-    listing = actions.add_parser("list", help="show known models and whether they are in the cache")
+    listing = actions.add_parser("list", help="show known models and whether they are in the cache, intact")
     listing.add_argument("--cache", type=Path)
     listing.set_defaults(handler=run_list)
 
@@ -46,7 +46,7 @@ def run_list(args: argparse.Namespace) -> int:
     """Print the catalog with cache status."""
     cache = ModelCache(args.cache)
     for spec in CATALOG.values():
-        state = "present" if cache.is_complete(spec) else "missing"
+        state = "missing" if not cache.is_complete(spec) else "corrupt" if cache.damaged(spec) else "present"
         print(f"{spec.name:<16} {state:<8} {spec.size / 1e6:7.1f} MB  {spec.license}")
         print(f"{'':<16} {spec.description}; from {', '.join(spec.packages)}")
     return 0

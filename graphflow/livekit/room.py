@@ -5,28 +5,28 @@ auto-subscribe, an optional :class:`E2EESettings` shared key, a timeout);
 :func:`connect_room` connects an ``rtc.Room`` with them. A failure is a
 :class:`RoomConnectError` whose ``code`` tells the cases apart: the server cannot be
 reached, the token is invalid, the token does not grant joining the room, the URL is
-malformed, or the whole attempt took longer than its timeout. Tokens never appear in
-messages or reprs.
+malformed, or the whole attempt took longer than its timeout. Tokens and keys never
+appear in messages or reprs (:mod:`graphflow.redact`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 
 import msgspec
 from livekit import rtc
 
 from graphflow.errors import GraphflowError
+from graphflow.livekit.e2ee import watch_e2ee
+from graphflow.redact import redacted, scrub
 
 DEFAULT_RATCHET_SALT = b"LKFrameEncryptionKey"
 """The key-derivation salt every LiveKit SDK uses unless told otherwise."""
 URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
 """The URL schemes a LiveKit server answers on."""
 
-_JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]+")
 
-
+@redacted("shared_key")
 class E2EESettings(msgspec.Struct, frozen=True, kw_only=True):
     """End-to-end encryption of the room's media with one key every participant shares.
 
@@ -60,10 +60,8 @@ class E2EESettings(msgspec.Struct, frozen=True, kw_only=True):
         )
         return rtc.E2EEOptions(key_provider_options=provider, encryption_type=rtc.EncryptionType.GCM)
 
-    def __repr__(self) -> str:
-        return f"E2EESettings(shared_key=<{len(self.shared_key)} bytes>)"
 
-
+@redacted("token")
 class RoomSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Where and how to join a room: server URL, access token and connection options.
 
@@ -85,13 +83,6 @@ class RoomSettings(msgspec.Struct, frozen=True, kw_only=True):
             dynacast=self.dynacast,
             encryption=self.e2ee.to_sdk() if self.e2ee is not None else None,
             connect_timeout=self.connect_timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"RoomSettings(url={self.url!r}, token=<{len(self.token)} chars>, "
-            f"auto_subscribe={self.auto_subscribe}, e2ee={self.e2ee is not None}, "
-            f"connect_timeout_s={self.connect_timeout_s})"
         )
 
 
@@ -126,6 +117,8 @@ async def connect_room(settings: RoomSettings, *, room: rtc.Room | None = None) 
     """
     _check_settings(settings)
     room = room if room is not None else rtc.Room()
+    if settings.e2ee is not None:
+        watch_e2ee(room)  # from before connecting: every participant's decryption state is seen
     try:
         async with asyncio.timeout(settings.connect_timeout_s):
             await room.connect(settings.url, settings.token, settings.room_options())
@@ -144,7 +137,7 @@ async def connect_room(settings: RoomSettings, *, room: rtc.Room | None = None) 
 
 def explain_connect_error(url: str, sdk_message: str) -> RoomConnectError:
     """The graphflow error for the SDK's connect failure message ``sdk_message``."""
-    detail = redact(sdk_message)
+    detail = scrub(sdk_message)
     lowered = detail.lower()
     if "permission" in lowered or "403" in lowered:
         return RoomConnectError(
@@ -183,11 +176,6 @@ def explain_connect_error(url: str, sdk_message: str) -> RoomConnectError:
         detail=detail,
         hint="see the server's log for why it refused the connection",
     )
-
-
-def redact(text: str) -> str:
-    """``text`` with every access token (JWT) in it replaced by ``<token>``."""
-    return _JWT.sub("<token>", text)
 
 
 def _reason(detail: str) -> str:

@@ -23,6 +23,7 @@ import msgspec
 
 from graphflow.errors import ConfigError
 from graphflow.models.cache import default_cache_dir
+from graphflow.redact import redacted
 
 SERVER_VERSION = "v1.13.5"
 """The livekit-server release the project is tested against."""
@@ -40,6 +41,7 @@ class ServerPorts(msgspec.Struct, frozen=True):
     rtc_udp: int = 7882
 
 
+@redacted("api_key", "api_secret")
 class ServerOptions(msgspec.Struct, frozen=True):
     """How to run one server node: ports, keys, optional Redis for cluster mode, agent load target."""
 

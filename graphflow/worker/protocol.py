@@ -33,10 +33,11 @@ class WorkerAuthError(WorkerConnectionError):
 
 
 def worker_token(access: ServerAccess, ttl_s: int = 3600) -> str:
-    """A token with the agent grant, signed with the worker's API key pair."""
+    """A token with the agent grant only (no room, no publishing), signed with the worker's API key pair."""
     from datetime import timedelta
 
-    token = api.AccessToken(access.api_key, access.api_secret).with_grants(api.VideoGrants(agent=True))
+    grants = api.VideoGrants(agent=True, can_publish=False, can_subscribe=False, can_publish_data=False)
+    token = api.AccessToken(access.api_key, access.api_secret).with_grants(grants)
     return token.with_ttl(timedelta(seconds=ttl_s)).to_jwt()
 
 

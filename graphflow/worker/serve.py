@@ -24,7 +24,7 @@ from livekit.protocol import models
 
 from graphflow.worker.agent_file import load_agent
 from graphflow.worker.job import JobContext, JobOutcome, run_job
-from graphflow.worker.settings import ServerAccess, WorkerOptions
+from graphflow.worker.settings import Permissions, ServerAccess, WorkerOptions
 from graphflow.worker.worker import Worker
 
 log = logging.getLogger("graphflow.worker")
@@ -111,19 +111,34 @@ def serve_processes(path: str, access: ServerAccess, options: WorkerOptions, pro
             return 0
 
 
+def room_token(access: ServerAccess, room: str, identity: str, permissions: Permissions) -> str:
+    """A token to join ``room`` as the agent ``identity``, granting no more than ``permissions``."""
+    grants = api.VideoGrants(
+        room_join=True,
+        room=room,
+        agent=True,
+        can_publish=permissions.can_publish,
+        can_subscribe=permissions.can_subscribe,
+        can_publish_data=permissions.can_publish_data,
+        can_update_own_metadata=permissions.can_update_metadata,
+        hidden=permissions.hidden,
+    )
+    token = api.AccessToken(access.api_key, access.api_secret).with_identity(identity).with_grants(grants)
+    return token.to_jwt()
+
+
 async def connect_room(path: str, access: ServerAccess, room: str, identity: str = "") -> JobOutcome:
     """Run the agent at ``path`` in ``room`` directly (no worker, no dispatch) until it ends."""
     program = load_agent(path)
     identity = identity or f"{program.options.identity_prefix}-{uuid.uuid4().hex[:8]}"
-    grants = api.VideoGrants(room_join=True, room=room, agent=True)
-    token = api.AccessToken(access.api_key, access.api_secret).with_identity(identity).with_grants(grants)
+    token = room_token(access, room, identity, program.options.permissions)
     job = proto.Job(
         id=f"local-{uuid.uuid4().hex[:12]}",
         type=proto.JobType.JT_ROOM,
         room=models.Room(name=room),
         agent_name=program.options.agent_name,
     )
-    ctx = JobContext(job, url=access.ws_url, token=token.to_jwt())
+    ctx = JobContext(job, url=access.ws_url, token=token)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, ctx.shutdown, f"signal {signum}")

@@ -11,13 +11,15 @@ import os
 import msgspec
 
 from graphflow.errors import ConfigError
+from graphflow.redact import redacted
 
 URL_ENV, KEY_ENV, SECRET_ENV = "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"
 """The environment variables LiveKit tools read."""
 
 
+@redacted("api_key", "api_secret")
 class ServerAccess(msgspec.Struct, frozen=True):
-    """The LiveKit server URL and the API key pair that signs the worker's tokens."""
+    """The LiveKit server URL and the API key pair that signs the worker's tokens (``repr`` hides both)."""
 
     url: str
     api_key: str
@@ -70,12 +72,17 @@ class ServerAccess(msgspec.Struct, frozen=True):
 
 
 class Permissions(msgspec.Struct, frozen=True):
-    """What the agent's participant may do in the rooms it joins."""
+    """What the agent's participant may do in the rooms it joins: only what the voice agent needs.
+
+    It publishes its voice, subscribes to the user's microphone, and sends data
+    (transcriptions, chat replies, RPC); it does not change its own name, metadata or
+    attributes unless ``can_update_metadata`` is set.
+    """
 
     can_publish: bool = True
     can_subscribe: bool = True
     can_publish_data: bool = True
-    can_update_metadata: bool = True
+    can_update_metadata: bool = False
     hidden: bool = False
 
 

@@ -148,10 +148,9 @@ class Worker:
     async def _connection_loop(self) -> None:
         backoff = self.options.reconnect
         delay = backoff.first_s
-        token = worker_token(self.access)
         while not self._closing.is_set():
-            try:
-                socket = await AgentSocket.open(self.access, token)
+            try:  # a fresh short-lived token for every connection: one from hours ago has expired
+                socket = await AgentSocket.open(self.access, worker_token(self.access))
             except WorkerAuthError:
                 raise
             except WorkerConnectionError as exc:

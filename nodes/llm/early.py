@@ -51,18 +51,26 @@ class EarlyReply:
             self._changed.set()
 
     async def replay(self) -> AsyncGenerator[Chunk, None]:
-        """The chunks generated so far, then the rest as they come; raises the provider's error."""
+        """The chunks generated so far, then the rest as they come; raises the provider's error.
+
+        A replay stopped before the generation is done (the reply was cancelled: a barge-in)
+        cancels the generation too, so its stream is closed instead of read on in the background.
+        """
         sent = 0
-        while True:
-            while sent < len(self.chunks):
-                yield self.chunks[sent]
-                sent += 1
-            if self.done:
-                if self.error is not None:
-                    raise self.error
-                return
-            self._changed.clear()
-            await self._changed.wait()
+        try:
+            while True:
+                while sent < len(self.chunks):
+                    yield self.chunks[sent]
+                    sent += 1
+                if self.done:
+                    if self.error is not None:
+                        raise self.error
+                    return
+                self._changed.clear()
+                await self._changed.wait()
+        finally:
+            if not self.done:
+                self.cancel()
 
     def cancel(self) -> None:
         """Drop it (the turn went on, or the words changed)."""

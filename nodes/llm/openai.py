@@ -24,11 +24,16 @@ from graphflow.agent.chat import ChatContext
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
 from graphflow.nodes.llm.base import Chunk, LLMNode
+from graphflow.redact import redacted
 from graphflow.timebase import MS
 
 
+@redacted("api_key")
 class OpenAIChatOptions(msgspec.Struct, frozen=True):
-    """Endpoint, model and sampling; ``api_key=""`` reads ``OPENAI_API_KEY`` (may stay empty)."""
+    """Endpoint, model and sampling; ``api_key=""`` reads ``OPENAI_API_KEY`` (may stay empty).
+
+    ``repr`` shows a set ``api_key`` as ``'***'`` (:mod:`graphflow.redact`).
+    """
 
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"

@@ -11,14 +11,16 @@ rest is dropped), the rest played from where it stopped on ``resume()``, playout
 reported once the frame carrying one has left the queue, and an
 ``on_cancel`` report of the heard text. The reply's text is published on
 ``lk.transcription`` as it is heard: an interim update as each sentence starts playing,
-and a final one with exactly the words heard.
+and a final one with exactly the words heard. A reply's opening silence (TTS voices
+start with tens of ms of it) is skipped, so its first sound is sent at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -40,9 +42,11 @@ from graphflow.timebase import MS, SECOND
 class RoomSinkOptions(msgspec.Struct, frozen=True):
     """The agent's track: sample ``rate`` (speech is resampled to it), ``track_name``, buffering.
 
-    ``queue_ms``: audio the SDK holds ahead of what is sent (smaller stops sooner);
-    ``chunk_ms``: audio pushed at a time; ``transcription``: publish the reply text on
-    ``lk.transcription``.
+    ``queue_ms``: audio the SDK holds ahead of what is sent (the most a pause or a cancel
+    throws away); ``chunk_ms``: audio pushed at a time; ``transcription``: publish the reply
+    text on ``lk.transcription``; ``skip_silence_ms``: at most this much silence (below
+    :data:`SILENCE`) at the start of a reply is skipped, not played (TTS voices open with
+    some; 0 plays everything).
     """
 
     rate: int = 48000
@@ -50,6 +54,19 @@ class RoomSinkOptions(msgspec.Struct, frozen=True):
     queue_ms: int = 100
     chunk_ms: int = 10
     transcription: bool = True
+    skip_silence_ms: int = 200
+
+
+SILENCE = 33
+"""Peak (int16) below which leading audio counts as silence: -60 dBFS."""
+
+
+class Pushed(NamedTuple):
+    """Audio handed to the room: clock time, samples (at the sink's rate), audio queued ahead of it (ns)."""
+
+    at: int
+    samples: np.ndarray
+    queued: int
 
 
 class _Piece:
@@ -93,10 +110,17 @@ class RoomAudioSink(Node):
     ) -> None:
         super().__init__(options, name=name)
         o = self.options
-        if not 8000 <= o.rate <= 192000 or not 1 <= o.chunk_ms <= o.queue_ms or o.rate * o.chunk_ms % 1000:
+        if (
+            not 8000 <= o.rate <= 192000
+            or not 1 <= o.chunk_ms <= o.queue_ms
+            or o.rate * o.chunk_ms % 1000
+            or o.skip_silence_ms < 0
+        ):
             raise ConfigError(
-                f"RoomSinkOptions: rate={o.rate}, chunk_ms={o.chunk_ms}, queue_ms={o.queue_ms}",
-                hint="rate 8-192 kHz; chunk_ms a whole number of samples, at most queue_ms",
+                f"RoomSinkOptions: rate={o.rate}, chunk_ms={o.chunk_ms}, queue_ms={o.queue_ms}, "
+                f"skip_silence_ms={o.skip_silence_ms}",
+                hint="rate 8-192 kHz; chunk_ms a whole number of samples, at most queue_ms; "
+                "skip_silence_ms not negative",
             )
         self.room = room
         self.playout = playout or Playout()
@@ -117,11 +141,16 @@ class RoomAudioSink(Node):
         """Samples (at ``rate``) a pause took back and pushed again when playout resumed."""
         self.last_heard = ""
         """The heard text of the last reply that ended."""
+        self.skipped = 0
+        """Samples (at the speech's rate) of leading silence not played."""
+        self._skip_left = 0  # leading silence of the current reply that may still be skipped
         self._pieces: deque[_Piece] = deque()  # pushed, not yet known to be played
         self._queued = 0  # output samples in _pieces
         self._unplayed: deque[_Piece] = deque()  # taken back by a pause, to push again on resume
         self._resampler: Any = None  # a soxr.ResampleStream while a reply needs resampling
         self._resampler_rate = 0
+        self.taps: list[Callable[[Pushed], None]] = []
+        """Called with every piece of audio handed to the room (for measurements)."""
 
     def latency(self) -> int:
         """A reply's first ``chunk_ms`` goes into an empty SDK queue (``queue_ms`` only fills behind it)."""
@@ -189,17 +218,21 @@ class RoomAudioSink(Node):
             self.reply = _Reply(frame.reply_id, frame.generation)
             self.replies += 1
             self._resampler = None
+            self._skip_left = frame.rate * self.options.skip_silence_ms // 1000
             self.playout.started(frame.reply_id, frame.generation, self.now())
-        out = self._convert(frame)
+        mono = _mono16(frame)
+        skip = self._skip(mono)
+        out = self._convert(mono[skip:], frame)
         n, m = frame.samples_per_channel, len(out)
-        if m == 0:  # the resampler kept this short frame's samples for the next one
-            self._pieces.append(_Piece(frame, 0, n, out))
+        if m == 0 and skip < n:  # the resampler kept this short frame's samples for the next one
+            self._pieces.append(_Piece(frame, skip, n, out))
             self._account()
         step = self.options.rate * self.options.chunk_ms // 1000
         for a in range(0, m, step):
             b = min(m, a + step)
             await self._hold()
-            await self._push(_Piece(frame, a * n // m, b * n // m, out[a:b]))
+            first, upto = skip + a * (n - skip) // m, skip + b * (n - skip) // m
+            await self._push(_Piece(frame, first, upto, out[a:b]))
         if frame.mark:  # someone waits until this much is heard: nothing follows until it is
             await self._drain()
             self.playout.reached(frame.reply_id, frame.mark)
@@ -212,6 +245,10 @@ class RoomAudioSink(Node):
         self._pieces.append(piece)
         self._queued += len(piece.out)
         rate = self.options.rate
+        if self.taps:
+            pushed = Pushed(self.now(), piece.out, round(source.queued_duration * SECOND))
+            for tap in self.taps:
+                tap(pushed)
         await source.capture_frame(rtc.AudioFrame(piece.out.tobytes(), rate, 1, len(piece.out)))
         if self.playout.paused:
             source.clear_queue()  # pushed while pausing: keep it silent too
@@ -237,13 +274,18 @@ class RoomAudioSink(Node):
             wait = max(int(self._audio().queued_duration * SECOND), 5 * MS)
             await self.playout.play_until(self.now() + wait)
 
-    def _convert(self, frame: SpeechAudio) -> np.ndarray:
-        """``frame`` as int16 mono at the sink's rate (a resampler per reply keeps it seamless)."""
-        samples = frame.samples
-        mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
-        if mono.dtype != np.int16:
-            scale = 32767.0 if samples.dtype == np.float32 else 1.0
-            mono = np.clip(mono * scale, -32768, 32767).astype(np.int16)
+    def _skip(self, mono: np.ndarray) -> int:
+        """How many leading samples of ``mono`` are the reply's opening silence, not to be played."""
+        if self._skip_left <= 0:
+            return 0
+        sound = np.flatnonzero((mono >= SILENCE) | (mono <= -SILENCE))
+        skip = min(int(sound[0]) if len(sound) else len(mono), self._skip_left)
+        self._skip_left = 0 if skip < len(mono) else self._skip_left - skip
+        self.skipped += skip
+        return skip
+
+    def _convert(self, mono: np.ndarray, frame: SpeechAudio) -> np.ndarray:
+        """``mono`` (of ``frame``) at the sink's rate (a resampler per reply keeps it seamless)."""
         if frame.rate == self.options.rate:
             return np.ascontiguousarray(mono)
         import soxr
@@ -332,3 +374,13 @@ class RoomAudioSink(Node):
         if self.options.transcription:
             update = TranscriptionUpdate(text, reply.segment_id, self.track_sid, final)
             self.publisher.publish(update)
+
+
+def _mono16(frame: SpeechAudio) -> np.ndarray:
+    """``frame``'s samples as int16 mono."""
+    samples = frame.samples
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
+    if mono.dtype != np.int16:
+        scale = 32767.0 if samples.dtype == np.float32 else 1.0
+        mono = np.clip(mono * scale, -32768, 32767).astype(np.int16)
+    return mono

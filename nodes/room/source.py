@@ -8,12 +8,15 @@ exactly ``frame_ms``. ``pts`` are media time on the conversation's :class:`Timel
 and jump forward to the current media time after a gap — the participant left and came
 back, or the track stalled for ``max_lag_ms`` — so they stay on the clock. The stream
 ends when the room disconnects or :meth:`RoomAudioSource.stop` is called.
+
+An end-to-end encrypted microphone is passed on only once it decrypts: with another
+key (or none here) its frames are noise and silence, so they are held back and a
+``livekit.e2ee_decrypt_failed`` (or ``livekit.e2ee_no_key``) issue says why.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 import msgspec
@@ -24,8 +27,10 @@ from livekit.rtc.room import EventTypes
 from graphflow.agent.playout import Timeline
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, SampleFormat
+from graphflow.livekit.e2ee import DecryptionFailed, E2EEWatch, e2ee_enabled, watch_e2ee
 from graphflow.node import Node
 from graphflow.nodes.room.closing import ClosedWatch, require_connected
+from graphflow.nodes.room.inbox import Inbox, Received
 from graphflow.ports import Output
 from graphflow.timebase import MS, samples_to_ns
 
@@ -43,7 +48,8 @@ class RoomSourceOptions(msgspec.Struct, frozen=True):
     ``rate``/``channels``: the format the SDK converts the track to; ``frame_ms``: length
     of each frame; ``max_lag_ms``: how far the audio may fall behind the clock before
     ``pts`` jump forward; ``max_queued_ms``: audio held while the graph is busy (the
-    oldest is dropped beyond it).
+    oldest is dropped beyond it); ``e2ee_wait_ms``: how long encrypted audio that does not
+    decrypt may last before it is reported.
     """
 
     participant: str = ""
@@ -52,35 +58,10 @@ class RoomSourceOptions(msgspec.Struct, frozen=True):
     frame_ms: int = 20
     max_lag_ms: int = 1000
     max_queued_ms: int = 2000
+    e2ee_wait_ms: int = 2000
 
 
 _Wanted = tuple[rtc.Track, str, str]  # the track, its sid, the participant's identity
-
-
-class _Inbox:
-    """Received audio waiting to be cut into frames, with arrival times; bounded by samples held."""
-
-    def __init__(self, limit: int) -> None:
-        self.items: deque[tuple[int, np.ndarray]] = deque()
-        self.samples = 0
-        self.limit = limit
-
-    def put(self, arrived: int, pcm: np.ndarray) -> int:
-        """Keep ``pcm``; returns how many samples of the oldest audio were dropped to make room."""
-        self.items.append((arrived, pcm))
-        self.samples += len(pcm)
-        dropped = 0
-        while self.samples > self.limit and len(self.items) > 1:
-            _, old = self.items.popleft()
-            self.samples -= len(old)
-            dropped += len(old)
-        return dropped
-
-    def get(self) -> tuple[int, np.ndarray]:
-        """The oldest audio and its arrival time."""
-        arrived, pcm = self.items.popleft()
-        self.samples -= len(pcm)
-        return arrived, pcm
 
 
 class RoomAudioSource(Node):
@@ -125,6 +106,9 @@ class RoomAudioSource(Node):
         """Received samples (per channel) dropped because the graph did not keep up."""
         self.tracks_followed = 0
         """Microphone tracks followed so far (each subscription counts)."""
+        self.undecrypted_samples = 0
+        """Received samples (per channel) of encrypted audio held back because it did not decrypt."""
+        self._e2ee: E2EEWatch | None = None
         self._wanted: _Wanted | None = None
         self._spent = ""  # sid of a track that ended by itself: not picked up again by a rescan
         self._ended = False
@@ -134,6 +118,8 @@ class RoomAudioSource(Node):
         self._count = 0  # samples emitted since _origin
         self._handlers: dict[EventTypes, Callable[..., None]] = {}
         self._closed = ClosedWatch(self.room, self.stop)
+        self.taps: list[Callable[[Received], None]] = []
+        """Called with every piece of audio received, placed on the timeline (for measurements)."""
 
     def latency(self) -> int:
         """One frame: the received audio leaves once it fills a ``frame_ms`` frame."""
@@ -143,6 +129,7 @@ class RoomAudioSource(Node):
     async def setup(self) -> None:
         """Start watching the room's participants and tracks."""
         require_connected(self.room, self.name or "RoomAudioSource")
+        self._e2ee = watch_e2ee(self.room) if e2ee_enabled(self.room) else None
         self._handlers = {
             "track_published": self._on_published,
             "track_subscribed": self._on_subscribed,
@@ -195,6 +182,18 @@ class RoomAudioSource(Node):
     async def _follow(self, wanted: _Wanted) -> None:
         track, sid, identity = wanted
         o = self.options
+        encrypted = _encrypted(self.room, identity, sid)
+        if encrypted and self._e2ee is None:
+            self.report(
+                DecryptionFailed(
+                    f"the microphone of {identity!r} is end-to-end encrypted and this agent has no key: "
+                    "it is not listened to",
+                    code="livekit.e2ee_no_key",
+                    hint="join with the room's key: ctx.connect(e2ee=E2EESettings.shared(key))",
+                )
+            )
+            self._forget(wanted)
+            return
         try:
             stream = rtc.AudioStream(track, sample_rate=o.rate, num_channels=o.channels)
         except Exception as exc:  # the track went away meanwhile (a leave or a disconnect racing it)
@@ -203,11 +202,13 @@ class RoomAudioSource(Node):
             return
         self.track_sid, self.participant_identity = sid, identity
         self.tracks_followed += 1
-        inbox = _Inbox(o.rate * o.max_queued_ms // 1000)
+        inbox = Inbox(o.rate * o.max_queued_ms // 1000)
         self._stream_done = False
         try:
             async with asyncio.TaskGroup() as group:
-                reader = group.create_task(self._read(stream, inbox), name=f"{self.qualname}:read")
+                watch = self._e2ee if encrypted else None
+                reading = self._read(stream, inbox, identity, watch)
+                reader = group.create_task(reading, name=f"{self.qualname}:read")
                 try:
                     await self._pump(inbox, wanted)
                 finally:
@@ -224,17 +225,33 @@ class RoomAudioSource(Node):
             self._wanted = None
             self._rescan()
 
-    async def _read(self, stream: rtc.AudioStream, inbox: _Inbox) -> None:
-        """Move what the SDK delivers into ``inbox`` with its arrival time."""
-        channels = self.options.channels
+    async def _read(
+        self, stream: rtc.AudioStream, inbox: Inbox, identity: str, watch: E2EEWatch | None
+    ) -> None:
+        """Move what the SDK delivers into ``inbox`` with its arrival time (encrypted: once it decrypts)."""
+        o = self.options
+        channels = o.channels
+        patience = o.rate * o.e2ee_wait_ms // 1000
+        held, told = 0, False
         async for event in stream:
+            if watch is not None:
+                heard = watch.hearable(identity)
+                if heard is not True and (heard is False or watch.complete):
+                    n = event.frame.samples_per_channel
+                    self.undecrypted_samples += n
+                    held += n
+                    if not told and (heard is False or held >= patience):
+                        told = True
+                        self.report(_undecryptable(identity, None if heard is False else held / o.rate))
+                    continue
+                held, told = 0, False
             pcm = np.frombuffer(event.frame.data, dtype=np.int16).reshape(-1, channels).copy()
             self.dropped_samples += inbox.put(self.now(), pcm)
             self._wake.set()
         self._stream_done = True
         self._wake.set()
 
-    async def _pump(self, inbox: _Inbox, wanted: _Wanted) -> None:
+    async def _pump(self, inbox: Inbox, wanted: _Wanted) -> None:
         """Cut what arrives into ``frame_ms`` frames and send them, until the track is no longer followed."""
         rate, step = self.options.rate, self.options.rate * self.options.frame_ms // 1000
         max_lag = self.options.max_lag_ms * MS
@@ -256,6 +273,10 @@ class RoomAudioSource(Node):
                         pending, held = [], 0
                         self._origin, self._count = began, 0
                     fresh = False
+                if self.taps:
+                    got = Received(arrived, self._origin + samples_to_ns(self._count + held, rate), pcm)
+                    for tap in self.taps:
+                        tap(got)
                 pending.append(pcm)
                 held += n
                 while held >= step:
@@ -338,6 +359,22 @@ class RoomAudioSource(Node):
         if self._wanted is not None and self._wanted[2] == participant.identity:
             self._want(None)
             self._rescan()
+
+
+def _encrypted(room: rtc.Room, identity: str, sid: str) -> bool:
+    """Whether the track ``sid`` of ``identity`` is end-to-end encrypted."""
+    participant = room.remote_participants.get(identity)
+    publication = participant.track_publications.get(sid) if participant is not None else None
+    return publication is not None and publication.encryption_type != rtc.EncryptionType.NONE
+
+
+def _undecryptable(identity: str, seconds: float | None) -> DecryptionFailed:
+    why = "the SDK reports it fails" if seconds is None else f"nothing decrypted in {seconds:.1f} s"
+    return DecryptionFailed(
+        f"cannot decrypt the microphone of {identity!r} ({why}): its end-to-end encryption key "
+        "differs from this agent's; its audio is not listened to",
+        hint="give every participant the same shared key (E2EESettings.shared)",
+    )
 
 
 def _is_microphone(publication: rtc.TrackPublication) -> bool:

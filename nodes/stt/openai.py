@@ -20,10 +20,12 @@ import numpy as np
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.models import ModelHub
 from graphflow.nodes.stt.segmenter import RATE, Recognition, SegmentedSTT, SegmentedSTTOptions
+from graphflow.redact import redacted
 
 
+@redacted("api_key")
 class OpenAISTTOptions(SegmentedSTTOptions, frozen=True):
-    """Segmentation settings plus the endpoint, model and credentials."""
+    """Segmentation settings plus the endpoint, model and credentials (``repr`` hides a set key)."""
 
     base_url: str = "https://api.openai.com/v1"
     """Everything before ``/audio/transcriptions``."""

@@ -19,6 +19,7 @@ from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
 from graphflow.nodes.tts.sentences import SentenceTTS
+from graphflow.redact import redacted
 from graphflow.timebase import MS
 
 OPENAI_PCM_RATE = 24000
@@ -28,8 +29,11 @@ _NOT_PCM: tuple[str, ...] = ("application/json", "text/", "audio/mpeg", "audio/w
 _NOT_PCM += ("audio/ogg", "audio/opus", "audio/aac", "audio/flac")
 
 
+@redacted("api_key")
 class OpenAITTSOptions(msgspec.Struct, frozen=True):
     """Endpoint and voice; ``api_key`` empty reads ``OPENAI_API_KEY`` (none sent if unset).
+
+    ``repr`` shows a set ``api_key`` as ``'***'`` (:mod:`graphflow.redact`).
 
     ``timeout_s`` bounds each sentence's request as a whole; ``retries`` more attempts
     are made after a retryable failure, ``retry_backoff_s`` apart (doubling).

@@ -32,6 +32,19 @@ def token(
     return t.to_jwt()
 
 
+def speech_pcm(wav: Path, rate: int, lead_ms: int = 0, tail_ms: int = 0) -> np.ndarray:
+    """``wav`` as int16 mono at ``rate``, with ``lead_ms`` of silence before and ``tail_ms`` after."""
+    samples, file_rate = decode_file(wav)
+    mono = samples.astype(np.float32).mean(axis=1)
+    if file_rate != rate:
+        import soxr
+
+        mono = soxr.resample(mono, file_rate, rate)
+    pcm = np.clip(mono, -32768, 32767).astype(np.int16)
+    pad = np.zeros(rate * lead_ms // 1000, np.int16)
+    return np.concatenate([pad, pcm, np.zeros(rate * tail_ms // 1000, np.int16)])
+
+
 @dataclass
 class Heard:
     """Audio frames one participant received from another, with their arrival times."""
@@ -79,15 +92,7 @@ class Peer:
 
         Returns the loop times at which the first and the last loud 10 ms of speech were sent.
         """
-        samples, file_rate = decode_file(wav)
-        mono = samples.astype(np.float32).mean(axis=1)
-        if file_rate != rate:
-            import soxr
-
-            mono = soxr.resample(mono, file_rate, rate)
-        pcm = np.clip(mono, -32768, 32767).astype(np.int16)
-        pad = np.zeros(rate * lead_ms // 1000, np.int16)
-        pcm = np.concatenate([pad, pcm, np.zeros(rate * tail_ms // 1000, np.int16)])
+        pcm = speech_pcm(wav, rate, lead_ms, tail_ms)
         if self.source is None or self.source.sample_rate != rate or self.source.num_channels != channels:
             await self.open_microphone(rate, channels)
         source = self.source

@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import msgspec
 import pytest
 
 from graphflow import Frame, Graph, RunOptions
@@ -185,3 +186,10 @@ def test_refused_connection_is_a_retryable_provider_error() -> None:
     frames, issues = run_client(f"http://127.0.0.1:{port}/v1", "hello", 0.5)
     [end] = [f for f in frames if isinstance(f, ReplyEnd)]
     assert "cannot reach" in end.error and len(issues) == 1
+
+
+def test_options_repr_hides_the_api_key() -> None:
+    options = OpenAIChatOptions(api_key="sk-secret-123")
+    assert "sk-secret-123" not in repr(options) and "api_key='***'" in repr(options)
+    assert "api_key=''" in repr(OpenAIChatOptions())  # an unset key stays visible as unset
+    assert msgspec.json.decode(msgspec.json.encode(options), type=OpenAIChatOptions) == options

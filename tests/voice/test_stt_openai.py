@@ -19,6 +19,7 @@ from email.parser import BytesParser
 from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -219,3 +220,9 @@ def test_short_words_through_the_wire(server: Server, gain: float) -> None:
         pcm = (read_wav(name).astype(np.float32) / 32768 * gain).astype(np.float32)
         text = recognize(client(server.url + "/ok/v1", timeout_s=60.0), pcm=pcm).text
         assert normalize(text) == [word], text
+
+
+def test_options_repr_hides_the_api_key() -> None:
+    options = OpenAISTTOptions(api_key="sk-secret-123")
+    assert "sk-secret-123" not in repr(options) and "api_key='***'" in repr(options)
+    assert msgspec.json.decode(msgspec.json.encode(options), type=OpenAISTTOptions) == options

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 import soxr
@@ -193,3 +194,9 @@ def test_a_failing_sentence_is_reported_and_the_reply_still_ends(server: SpeechS
     assert issue.node == "tts" and "HTTP 401" in issue.message and not issue.retryable
     [end] = sink.frames
     assert isinstance(end, SpeechAudio) and end.last and end.text == "" and node.failures == 1
+
+
+def test_options_repr_hides_the_api_key() -> None:
+    options = OpenAITTSOptions(api_key="sk-secret-123")
+    assert "sk-secret-123" not in repr(options) and "api_key='***'" in repr(options)
+    assert msgspec.json.decode(msgspec.json.encode(options), type=OpenAITTSOptions) == options
