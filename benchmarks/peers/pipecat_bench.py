@@ -202,6 +202,16 @@ class WarningLog:
     def summary(self) -> list[dict[str, Any]]:
         return [{"message": m, "count": n} for m, n in self.counts.most_common()]
 
+    @classmethod
+    def installed(cls) -> WarningLog:
+        """Pipecat's log cut to warnings on stderr (it logs DEBUG per frame event by default),
+        and a new WarningLog counting them."""
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING")
+        log = cls()
+        logger.add(log, level="WARNING")
+        return log
+
 
 # --------------------------------------------------------------------- output
 def machine() -> dict[str, Any]:
@@ -271,10 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write every figure here (updated after each phase)")
     args = parser.parse_args(argv)
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")  # pipecat logs DEBUG per frame event by default
-    warnings = WarningLog()
-    logger.add(warnings, level="WARNING")
+    warnings = WarningLog.installed()
 
     def progress(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

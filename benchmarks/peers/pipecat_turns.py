@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from loguru import logger
 from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
@@ -466,10 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write every cut's result here")
     args = parser.parse_args(argv)
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")  # pipecat logs DEBUG per frame event by default
-    warnings = WarningLog()
-    logger.add(warnings, level="WARNING")
+    warnings = WarningLog.installed()
 
     doc: dict[str, Any] = {"peer": "pipecat", "version": __import__("pipecat").version()}
     doc |= {"machine": machine(), "settings": settings(args.stt_delay_ms)}
