@@ -30,9 +30,9 @@ import numpy as np
 
 import graphflow
 from graphflow import AudioFrame, Frame, Graph, Input, Node, RunOptions, TextFrame
-from graphflow.nodes.memory import FrameSource
-from graphflow.nodes.passthrough import AsyncPassthrough, Passthrough
 from graphflow.timebase import MS, US
+from nodes.memory import FrameSource
+from nodes.passthrough import AsyncPassthrough, Passthrough
 
 CHAINS = (1, 10, 50)
 QUEUE_SIZE = 32

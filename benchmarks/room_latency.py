@@ -45,12 +45,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.room_caller import Caller  # noqa: E402
 from benchmarks.room_plot import plot  # noqa: E402
 from benchmarks.room_probe import LoopLag, RoomProbe, barge_in_split, queue_use, receive_stats, split  # noqa: E402
-from graphflow.graphs.room_agent import build_room_session  # noqa: E402
 from graphflow.livekit.server import SERVER_VERSION, LiveKitServer, ServerOptions, free_ports  # noqa: E402
 from graphflow.models import ModelHub  # noqa: E402
 from graphflow.worker.job import JobContext  # noqa: E402
 from graphflow.worker.settings import ServerAccess, WorkerOptions  # noqa: E402
 from graphflow.worker.worker import Worker  # noqa: E402
+from graphs.room_agent import build_room_session  # noqa: E402
 from tests.livekit.peer import Peer  # noqa: E402
 from tests.livekit.test_room_voice import silenced_after  # noqa: E402
 

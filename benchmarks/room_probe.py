@@ -21,10 +21,10 @@ from livekit import rtc
 
 from graphflow.agent.events import AgentPaused, SessionEvent, TurnMetrics, UserStartedSpeaking
 from graphflow.agent.session import AgentSession
-from graphflow.nodes.room.inbox import Received
-from graphflow.nodes.room.sink import Pushed, RoomAudioSink
-from graphflow.nodes.room.source import RoomAudioSource
 from graphflow.timebase import SECOND
+from nodes.room.inbox import Received
+from nodes.room.sink import Pushed, RoomAudioSink
+from nodes.room.source import RoomAudioSource
 
 LOUD_IN = 1000
 """Peak above which a participant's 10 ms counts as loud (as in ``Peer.speak``)."""

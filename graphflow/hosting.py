@@ -1,7 +1,7 @@
 """Nodes run by another node instead of the graph: a fallback node's providers, an agent's own models.
 
 A node in a running graph may hand work to other nodes that are not part of the graph
-(a :class:`~graphflow.nodes.fallback.llm.FallbackLLM` asks its providers; a TTS stage
+(a :class:`~nodes.fallback.llm.FallbackLLM` asks its providers; a TTS stage
 speaks with the voice of the agent now in charge). :class:`HostedNodes` attaches such
 a node to its host's run — the same clock, the same observers, a name under the host's —
 sets it up, and closes and detaches it when the host is done with it.

@@ -1,1 +1,1 @@
-"""Ready graphs built from the stage library, installed as ``graphflow.graphs``."""
+"""Ready graphs: short examples built on the stage library and the agent layer."""

@@ -9,11 +9,11 @@ module plays two seconds of tone on a virtual clock and prints the run's statist
 from __future__ import annotations
 
 from graphflow import Graph, Overflow, QueueSpec, RunOptions, VirtualClock
-from graphflow.nodes.audio.gain import Gain, GainOptions
-from graphflow.nodes.audio.level_trigger import LevelTrigger
-from graphflow.nodes.audio.tone import ToneOptions, ToneSource
-from graphflow.nodes.memory import FrameSink
-from graphflow.nodes.passthrough import AsyncPassthrough, Passthrough
+from nodes.audio.gain import Gain, GainOptions
+from nodes.audio.level_trigger import LevelTrigger
+from nodes.audio.tone import ToneOptions, ToneSource
+from nodes.memory import FrameSink
+from nodes.passthrough import AsyncPassthrough, Passthrough
 
 
 def build_graph() -> Graph:

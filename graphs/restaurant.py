@@ -23,8 +23,8 @@ from graphflow.agent.session import AgentSession
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import ToolError, function_tool
 from graphflow.graph import Graph
-from graphflow.graphs.voice_agent import VoiceAgentOptions, build_pipeline
-from graphflow.graphs.voice_agent import build_session as voice_session
+from graphs.voice_agent import VoiceAgentOptions, build_pipeline
+from graphs.voice_agent import build_session as voice_session
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 """The days the restaurant takes bookings for."""

@@ -19,7 +19,10 @@ from livekit import rtc
 from graphflow.agent.playout import Playout, Timeline
 from graphflow.agent.session import AgentSession
 from graphflow.graph import Graph
-from graphflow.graphs.voice_agent import (
+from graphflow.models import ModelHub
+from graphflow.worker.job import JobContext
+from graphflow.worker.settings import WorkerOptions
+from graphs.voice_agent import (
     IOFactory,
     PipelineIO,
     StageOverrides,
@@ -27,13 +30,10 @@ from graphflow.graphs.voice_agent import (
     build_pipeline,
     build_session,
 )
-from graphflow.models import ModelHub
-from graphflow.nodes.room.chat import RoomChatInput, RoomChatOptions
-from graphflow.nodes.room.sink import RoomAudioSink
-from graphflow.nodes.room.source import RoomAudioSource, RoomSourceOptions
-from graphflow.nodes.room.transcription import RoomTranscriber
-from graphflow.worker.job import JobContext
-from graphflow.worker.settings import WorkerOptions
+from nodes.room.chat import RoomChatInput, RoomChatOptions
+from nodes.room.sink import RoomAudioSink
+from nodes.room.source import RoomAudioSource, RoomSourceOptions
+from nodes.room.transcription import RoomTranscriber
 
 worker_options = WorkerOptions(agent_name=os.environ.get("GRAPHFLOW_AGENT_NAME", ""))
 """Automatic dispatch unless ``GRAPHFLOW_AGENT_NAME`` is set."""

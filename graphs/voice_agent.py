@@ -28,16 +28,16 @@ from graphflow.agent.tap import SessionTap
 from graphflow.errors import ConfigError
 from graphflow.frames import Frame
 from graphflow.models import ModelHub
-from graphflow.nodes.audio.resampler import Resampler, ResamplerOptions
-from graphflow.nodes.gate.interruption import GateOptions, InterruptionGate
-from graphflow.nodes.io.file_sink import FileSink, FileSinkOptions
-from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
-from graphflow.nodes.llm.base import LLMNode
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
-from graphflow.nodes.turn.detector import TurnDetector
-from graphflow.nodes.turn.options import TurnOptions
-from graphflow.nodes.vad.silero import SileroOptions, SileroVAD
+from nodes.audio.resampler import Resampler, ResamplerOptions
+from nodes.gate.interruption import GateOptions, InterruptionGate
+from nodes.io.file_sink import FileSink, FileSinkOptions
+from nodes.io.file_source import FileSource, FileSourceOptions
+from nodes.llm.base import LLMNode
+from nodes.llm.local import LocalResponder, LocalResponderOptions
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.turn.detector import TurnDetector
+from nodes.turn.options import TurnOptions
+from nodes.vad.silero import SileroOptions, SileroVAD
 
 STT_PROVIDERS = ("whisper", "moonshine", "openai")
 """Speech-to-text choices."""
@@ -110,15 +110,15 @@ class VoicePipeline:
 def stt_node(kind: str, hub: ModelHub) -> Node:
     """A speech-to-text node of the provider ``kind`` (whisper, moonshine, openai)."""
     if kind == "whisper":
-        from graphflow.nodes.stt.whisper import WhisperSTT
+        from nodes.stt.whisper import WhisperSTT
 
         return WhisperSTT(name="stt", hub=hub)
     if kind == "moonshine":
-        from graphflow.nodes.stt.moonshine import MoonshineSTT
+        from nodes.stt.moonshine import MoonshineSTT
 
         return MoonshineSTT(name="stt", hub=hub)
     if kind == "openai":
-        from graphflow.nodes.stt.openai import OpenAISTT
+        from nodes.stt.openai import OpenAISTT
 
         return OpenAISTT(name="stt", hub=hub)
     raise ConfigError(f"unknown stt provider {kind!r}", hint=f"one of {', '.join(STT_PROVIDERS)}")
@@ -134,15 +134,15 @@ def _llm(o: VoiceAgentOptions, chat: ChatContext) -> Node:
 
 def _tts(kind: str, hub: ModelHub) -> Node:
     if kind == "piper":
-        from graphflow.nodes.tts.piper import PiperTTS
+        from nodes.tts.piper import PiperTTS
 
         return PiperTTS(name="tts", hub=hub)
     if kind == "espeak":
-        from graphflow.nodes.tts.espeak import EspeakTTS
+        from nodes.tts.espeak import EspeakTTS
 
         return EspeakTTS(name="tts", hub=hub)
     if kind == "openai":
-        from graphflow.nodes.tts.openai import OpenAITTS
+        from nodes.tts.openai import OpenAITTS
 
         return OpenAITTS(name="tts", hub=hub)
     raise ConfigError(f"unknown tts provider {kind!r}", hint=f"one of {', '.join(TTS_PROVIDERS)}")

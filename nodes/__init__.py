@@ -1,1 +1,1 @@
-"""The stage library: one module per stage or provider, installed as ``graphflow.nodes``."""
+"""The stage library: one module per stage or provider (the package ``nodes``)."""

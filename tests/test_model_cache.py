@@ -20,9 +20,9 @@ from graphflow.cli.main import describe
 from graphflow.cli.models import run_list
 from graphflow.frames import AudioFrame
 from graphflow.models import CATALOG, ModelCache, ModelCorrupt, ModelHub, download
-from graphflow.nodes.memory import FrameSink, FrameSource
-from graphflow.nodes.vad.silero import SileroVAD
-from graphflow.nodes.vad.silero_executor import SileroExecutor
+from nodes.memory import FrameSink, FrameSource
+from nodes.vad.silero import SileroVAD
+from nodes.vad.silero_executor import SileroExecutor
 from tests.engine.helpers import run_plan
 from tests.fixtures import model_cache
 

@@ -31,19 +31,19 @@ from graphflow.agent.mcp import MCPServer
 from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import StandInSTT, StandInTTS
 from graphflow.errors import ProviderError
-from graphflow.graphs.room_agent import build_room_session
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.livekit.room import E2EESettings, RoomConnectError, RoomSettings, connect_room
 from graphflow.livekit.server import LiveKitServer, ServerOptions
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
-from graphflow.nodes.room.source import RoomAudioSource
 from graphflow.redact import JWT, MASK, redacted_fields, safe_url, scrub
 from graphflow.worker.job import JobContext
 from graphflow.worker.protocol import AgentSocket, WorkerAuthError, worker_token
 from graphflow.worker.serve import room_token
 from graphflow.worker.settings import Permissions, ServerAccess, WorkerOptions
 from graphflow.worker.worker import Worker
+from graphs.room_agent import build_room_session
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.room.source import RoomAudioSource
 from tests.agent.completions_server import completions_server
 from tests.fixtures import FIXTURES, model_cache
 from tests.livekit.conftest import start_server

@@ -42,7 +42,7 @@ import numpy as np
 
 from graphflow.bench.cuts import COLUMNS, RATE, TurnCut, cut_audio, join_tail, read_fixture
 from graphflow.models import ModelHub
-from graphflow.nodes.stt.whisper import WhisperEngine, WhisperOptions
+from nodes.stt.whisper import WhisperEngine, WhisperOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "benchmarks" / "fixtures"

@@ -3,8 +3,8 @@
 The bench's JSON keeps, per cut, what the turn detector was told and when (the VAD's
 pauses, the final transcripts with their arrival times, the audio model's probability).
 The fused decision depends only on those, so it can be recomputed for other
-:class:`~graphflow.nodes.turn.options.FusedOptions` (and for an edited
-:func:`~graphflow.nodes.turn.text_complete.lexical`) in a second, to tune on the whole
+:class:`~nodes.turn.options.FusedOptions` (and for an edited
+:func:`~nodes.turn.text_complete.lexical`) in a second, to tune on the whole
 labelled set before one real run confirms::
 
     .venv/bin/python benchmarks/turns/replay.py docs/results/turns.json \\
@@ -26,8 +26,8 @@ from typing import Any
 import msgspec
 
 from graphflow.bench.turns import CutResult, TurnBenchOptions, score
-from graphflow.nodes.turn.fused import FusedRule
-from graphflow.nodes.turn.options import FusedOptions
+from nodes.turn.fused import FusedRule
+from nodes.turn.options import FusedOptions
 
 MODEL_MS = 35.0
 """Smart Turn's features and inference after the pause arrives (ms, 2 cores)."""

@@ -18,7 +18,7 @@ from graphflow.errors import ConfigError
 if TYPE_CHECKING:
     from graphflow.agent.stages import AgentStages
     from graphflow.node import Node
-    from graphflow.nodes.llm.base import LLMNode
+    from nodes.llm.base import LLMNode
 
 
 class AgentHolder(Protocol):

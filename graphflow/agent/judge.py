@@ -1,7 +1,7 @@
 """Judged assertions: a language model says whether the agent's words do what a test intends.
 
 Exact-text assertions break as soon as a model words its answer differently.
-:func:`judge` asks a language model (any :class:`~graphflow.nodes.llm.base.LLMNode`:
+:func:`judge` asks a language model (any :class:`~nodes.llm.base.LLMNode`:
 an OpenAI-compatible endpoint, a local llama.cpp server) whether a message fulfils an
 ``intent`` written in plain words, and fails the test with the judge's reason when it
 does not::
@@ -16,7 +16,7 @@ from __future__ import annotations
 import msgspec
 
 from graphflow.agent.testing import TurnEvent
-from graphflow.nodes.llm.base import LLMNode
+from nodes.llm.base import LLMNode
 
 JUDGE_INSTRUCTIONS = (
     "You check the messages of an AI voice assistant for a test. You get the intent the "

@@ -65,8 +65,8 @@ from graphflow.runtime.stats import LatencyStats
 from graphflow.runtime.wiring import RunOptions
 
 if TYPE_CHECKING:
-    from graphflow.nodes.gate.interruption import InterruptionGate
-    from graphflow.nodes.llm.base import LLMNode
+    from nodes.gate.interruption import InterruptionGate
+    from nodes.llm.base import LLMNode
 
 USER_FIGURES = ("vad_ms", "transcript_ms", "end_of_turn_ms")
 """The figures of an exchange kept on the user's message (the rest go on the agent's)."""

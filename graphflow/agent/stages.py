@@ -106,9 +106,9 @@ class AgentStages:
 
 def _provider_type(host: Node) -> type[Node]:
     """The class a provider of ``host`` must be: the stage's base class."""
-    from graphflow.nodes.llm.base import LLMNode
-    from graphflow.nodes.stt.segmenter import SegmentedSTT
-    from graphflow.nodes.tts.sentences import SentenceTTS
+    from nodes.llm.base import LLMNode
+    from nodes.stt.segmenter import SegmentedSTT
+    from nodes.tts.sentences import SentenceTTS
 
     for base in (LLMNode, SentenceTTS, SegmentedSTT):
         if isinstance(host, base):

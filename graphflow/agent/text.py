@@ -28,11 +28,11 @@ from graphflow.errors import ConfigError, GraphflowError
 from graphflow.frames import EndOfTurn, Frame, ReplyEnd, ToolCall
 from graphflow.graph import Graph
 from graphflow.node import Node
-from graphflow.nodes.llm.base import LLMNode, ToolLoopOptions
 from graphflow.ports import Input, Output
 from graphflow.runtime.clock import Clock, RealtimeClock
 from graphflow.runtime.runner import GraphRunner
 from graphflow.runtime.wiring import RunOptions
+from nodes.llm.base import LLMNode, ToolLoopOptions
 
 TURN_TIMEOUT_S = 60.0
 """How long one turn may take before ``run`` gives up."""
@@ -84,7 +84,7 @@ class TextSession:
         self.userdata = userdata
         self.chat = ChatContext(agent.instructions)
         if llm is None:
-            from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
+            from nodes.llm.local import LocalResponder, LocalResponderOptions
 
             llm = LocalResponder(LocalResponderOptions(ttft_ms=0, tokens_per_second=0), name="llm")
         own = agent.llm if isinstance(agent.llm, LLMNode) else None

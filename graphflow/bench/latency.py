@@ -38,13 +38,13 @@ from graphflow.bench.standins import (
     StandInTTSOptions,
 )
 from graphflow.errors import ConfigError
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.turn.options import TurnOptions
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
 from graphflow.runtime.heap import freeze_loaded
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.turn.options import TurnOptions
 
 UNKNOWN_WORDS = "Can you tell me more about that?"
 """What the stand-in STT says for a recording without a reference transcript (a question, so the
@@ -218,10 +218,10 @@ def compute_samples(session: AgentSession, into: dict[str, list[float]], seen: d
 
     Executors shared by several sessions keep one record: ``seen`` remembers how many of
     its samples were already taken."""
-    from graphflow.nodes.stt.segmenter import SegmentedSTT
-    from graphflow.nodes.tts.sentences import SentenceTTS
-    from graphflow.nodes.turn.detector import TurnDetector
-    from graphflow.nodes.vad.silero import SileroVAD
+    from nodes.stt.segmenter import SegmentedSTT
+    from nodes.tts.sentences import SentenceTTS
+    from nodes.turn.detector import TurnDetector
+    from nodes.vad.silero import SileroVAD
 
     for node in session.graph.nodes():
         found: dict[str, list[int]] = {}
@@ -249,8 +249,8 @@ async def run_session(session: AgentSession, clock: Clock) -> None:
 
 def load_models(hub: ModelHub) -> None:
     """Load the shared models before the first session, then freeze the heap (as a worker does)."""
-    from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
-    from graphflow.nodes.vad.silero_executor import SileroExecutor
+    from nodes.turn.smart_turn import SmartTurnExecutor
+    from nodes.vad.silero_executor import SileroExecutor
 
     SileroExecutor.shared(hub)  # both modes run the real VAD and turn model
     SmartTurnExecutor.shared(hub).load()

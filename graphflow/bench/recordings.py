@@ -139,7 +139,7 @@ def load_pcm(recording: Recording) -> np.ndarray:
     """The recording's samples as 16 kHz mono int16 (decoded by FFmpeg, resampled by soxr)."""
     import soxr
 
-    from graphflow.nodes.io.file_source import AudioFileError, decode_file
+    from nodes.io.file_source import AudioFileError, decode_file
 
     samples, rate = decode_file(Path(recording.path))
     mono = samples.astype(np.float32).mean(axis=1) / 32768.0

@@ -19,11 +19,11 @@ import numpy as np
 from graphflow.agent.chat import ChatContext
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.base import Chunk
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions, tokens
-from graphflow.nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
-from graphflow.nodes.tts.sentences import SentenceTTS
 from graphflow.timebase import MS
+from nodes.llm.base import Chunk
+from nodes.llm.local import LocalResponder, LocalResponderOptions, tokens
+from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
+from nodes.tts.sentences import SentenceTTS
 
 
 class ProviderCall(msgspec.Struct, frozen=True):

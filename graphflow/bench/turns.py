@@ -91,12 +91,12 @@ def write_cut(cut: TurnCut, fixtures_dir: Path, tail_s: float, out: Path) -> Pat
 def listening_graph(path: Path, hub: ModelHub, stt: str) -> tuple[Graph, Any, Any, Any, Any]:
     """Source → resampler → VAD → STT → turn detector → sink, with the voice agent's options;
     a second sink hears what the turn detector is told (VAD events and transcripts)."""
-    from graphflow.graphs.voice_agent import VoiceAgentOptions, stt_node
-    from graphflow.nodes.audio.resampler import Resampler, ResamplerOptions
-    from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
-    from graphflow.nodes.memory import FrameSink
-    from graphflow.nodes.turn.detector import TurnDetector
-    from graphflow.nodes.vad.silero import SileroVAD
+    from graphs.voice_agent import VoiceAgentOptions, stt_node
+    from nodes.audio.resampler import Resampler, ResamplerOptions
+    from nodes.io.file_source import FileSource, FileSourceOptions
+    from nodes.memory import FrameSink
+    from nodes.turn.detector import TurnDetector
+    from nodes.vad.silero import SileroVAD
 
     o = VoiceAgentOptions()
     source = FileSource(FileSourceOptions(str(path), frame_ms=o.frame_ms), name="source")

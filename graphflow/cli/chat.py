@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 def _llm(args: argparse.Namespace) -> Any:
     if args.llm == "local":
         return None
-    from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+    from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
 
     changes: dict[str, Any] = {}
     if args.base_url:

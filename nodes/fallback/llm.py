@@ -7,8 +7,8 @@ from collections.abc import AsyncGenerator, Sequence
 
 from graphflow.agent.chat import ChatContext
 from graphflow.errors import ProviderError
-from graphflow.nodes.fallback.availability import FallbackOptions, ProviderPool
-from graphflow.nodes.llm.base import Chunk, LLMNode
+from nodes.fallback.availability import FallbackOptions, ProviderPool
+from nodes.llm.base import Chunk, LLMNode
 
 
 class FallbackLLM(LLMNode):

@@ -9,8 +9,8 @@ import numpy as np
 from graphflow.agent.events import SessionEvent
 from graphflow.errors import ProviderError
 from graphflow.models import ModelHub
-from graphflow.nodes.fallback.availability import FallbackOptions, ProviderPool
-from graphflow.nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
+from nodes.fallback.availability import FallbackOptions, ProviderPool
+from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
 
 
 class FallbackSTTOptions(SegmentedSTTOptions, frozen=True):

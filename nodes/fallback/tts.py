@@ -9,8 +9,8 @@ import numpy as np
 from graphflow.agent.events import SessionEvent
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
-from graphflow.nodes.fallback.availability import FallbackOptions, ProviderPool
-from graphflow.nodes.tts.sentences import SentenceTTS, at_rate
+from nodes.fallback.availability import FallbackOptions, ProviderPool
+from nodes.tts.sentences import SentenceTTS, at_rate
 
 
 class FallbackTTS(SentenceTTS):

@@ -35,9 +35,9 @@ from graphflow.agent.tools import StopResponse, run_calls
 from graphflow.errors import ProviderError
 from graphflow.frames import EndOfTurn, Frame, ReplyDelta, ReplyEnd, ToolCall
 from graphflow.node import Node
-from graphflow.nodes.llm.early import EarlyReply
 from graphflow.ports import Input, Output
 from graphflow.runtime.stats import LatencyStats
+from nodes.llm.early import EarlyReply
 
 if TYPE_CHECKING:
     from graphflow.agent.agent import Agent

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from graphflow.agent.chat import ChatContext
 
 if TYPE_CHECKING:
-    from graphflow.nodes.llm.base import Chunk
+    from nodes.llm.base import Chunk
 
 
 class EarlyReply:

@@ -19,8 +19,8 @@ import msgspec
 from graphflow.agent.agent import ToolRule
 from graphflow.agent.chat import ChatContext
 from graphflow.frames import ToolCall
-from graphflow.nodes.llm.base import Chunk, LLMNode
 from graphflow.timebase import MS, SECOND
+from nodes.llm.base import Chunk, LLMNode
 
 
 class LocalResponderOptions(msgspec.Struct, frozen=True):

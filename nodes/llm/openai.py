@@ -23,9 +23,9 @@ import msgspec
 from graphflow.agent.chat import ChatContext
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
-from graphflow.nodes.llm.base import Chunk, LLMNode
 from graphflow.redact import redacted
 from graphflow.timebase import MS
+from nodes.llm.base import Chunk, LLMNode
 
 
 @redacted("api_key")

@@ -23,8 +23,8 @@ from graphflow.agent.control import TYPED
 from graphflow.errors import FrameError
 from graphflow.frames import EndOfTurn
 from graphflow.node import Node
-from graphflow.nodes.room.closing import ClosedWatch, require_connected
 from graphflow.ports import Output
+from nodes.room.closing import ClosedWatch, require_connected
 
 CHAT_TOPIC = "lk.chat"
 """The text-stream topic LiveKit clients send typed chat messages on."""

@@ -20,9 +20,9 @@ from livekit import rtc
 from graphflow.errors import ConfigError, FrameError, ProviderError
 from graphflow.frames import DataPacket
 from graphflow.node import Node
-from graphflow.nodes.room.closing import ClosedWatch, require_connected
-from graphflow.nodes.room.sending import InOrder
 from graphflow.ports import Input, Output
+from nodes.room.closing import ClosedWatch, require_connected
+from nodes.room.sending import InOrder
 
 MAX_RELIABLE_BYTES = 15 * 1024
 """The largest payload of a reliable data packet (15 KiB)."""

@@ -31,12 +31,12 @@ from graphflow.errors import ConfigError
 from graphflow.frames import SpeechAudio
 from graphflow.frames.agent import heard_prefix
 from graphflow.node import Node
-from graphflow.nodes.io.file_sink import HeardReply
-from graphflow.nodes.room.closing import require_connected
-from graphflow.nodes.room.transcription import TranscriptionPublisher, TranscriptionUpdate, new_segment_id
 from graphflow.ports import Input
 from graphflow.runtime.cancellation import CancelInfo
 from graphflow.timebase import MS, SECOND
+from nodes.io.file_sink import HeardReply
+from nodes.room.closing import require_connected
+from nodes.room.transcription import TranscriptionPublisher, TranscriptionUpdate, new_segment_id
 
 
 class RoomSinkOptions(msgspec.Struct, frozen=True):

@@ -29,10 +29,10 @@ from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, SampleFormat
 from graphflow.livekit.e2ee import DecryptionFailed, E2EEWatch, e2ee_enabled, watch_e2ee
 from graphflow.node import Node
-from graphflow.nodes.room.closing import ClosedWatch, require_connected
-from graphflow.nodes.room.inbox import Inbox, Received
 from graphflow.ports import Output
 from graphflow.timebase import MS, samples_to_ns
+from nodes.room.closing import ClosedWatch, require_connected
+from nodes.room.inbox import Inbox, Received
 
 
 class TrackUnavailable(ProviderError):

@@ -21,8 +21,8 @@ from livekit import rtc
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import Transcript
 from graphflow.node import Node
-from graphflow.nodes.room.sending import InOrder
 from graphflow.ports import Input
+from nodes.room.sending import InOrder
 
 TOPIC_TRANSCRIPTION = "lk.transcription"
 """The text-stream topic of transcriptions."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.models import ModelHub
-from graphflow.nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
+from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
 
 
 class MoonshineOptions(SegmentedSTTOptions, frozen=True):

@@ -19,8 +19,8 @@ import numpy as np
 
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.models import ModelHub
-from graphflow.nodes.stt.segmenter import RATE, Recognition, SegmentedSTT, SegmentedSTTOptions
 from graphflow.redact import redacted
+from nodes.stt.segmenter import RATE, Recognition, SegmentedSTT, SegmentedSTTOptions
 
 
 @redacted("api_key")

@@ -28,7 +28,7 @@ import numpy as np
 
 from graphflow.errors import ConfigError
 from graphflow.models import ModelHub
-from graphflow.nodes.stt.segmenter import RATE, Recognition, SegmentedSTT, SegmentedSTTOptions
+from nodes.stt.segmenter import RATE, Recognition, SegmentedSTT, SegmentedSTTOptions
 
 MAX_COMPRESSION = 2.4
 """Text that gzip compresses more than this is a repetition loop (Whisper's own rule)."""

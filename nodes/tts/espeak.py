@@ -18,8 +18,8 @@ import numpy as np
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
-from graphflow.nodes.tts.sentences import SentenceTTS
 from graphflow.timebase import MS
+from nodes.tts.sentences import SentenceTTS
 
 ESPEAK_RATE = 22050
 """eSpeak NG always synthesizes at 22050 Hz."""

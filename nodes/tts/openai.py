@@ -18,9 +18,9 @@ import numpy as np
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
-from graphflow.nodes.tts.sentences import SentenceTTS
 from graphflow.redact import redacted
 from graphflow.timebase import MS
+from nodes.tts.sentences import SentenceTTS
 
 OPENAI_PCM_RATE = 24000
 """``response_format: "pcm"`` is 24 kHz signed 16-bit little-endian mono."""

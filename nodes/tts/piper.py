@@ -19,8 +19,8 @@ import numpy as np
 from graphflow.errors import ConfigError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub, ModelMissing
-from graphflow.nodes.tts.sentences import SentenceTTS
 from graphflow.timebase import MS
+from nodes.tts.sentences import SentenceTTS
 
 PIPER_LOCK = threading.Lock()
 """Serializes Piper synthesis: its bundled eSpeak phonemizer is process-global state."""

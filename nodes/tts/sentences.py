@@ -22,11 +22,11 @@ from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio
 from graphflow.models import ModelHub
 from graphflow.node import Node
-from graphflow.nodes.tts.splitter import SentenceSplitter, speakable
 from graphflow.ports import Input, Output
 from graphflow.runtime import CancelInfo
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import samples_to_ns
+from nodes.tts.splitter import SentenceSplitter, speakable
 
 
 class TTSStats:

@@ -52,18 +52,18 @@ from graphflow.frames.speech import (
 )
 from graphflow.models import ModelHub
 from graphflow.node import Node
-from graphflow.nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES
-from graphflow.nodes.turn.fused import FusedRule, PauseMemory
-from graphflow.nodes.turn.options import TurnOptions, validate
-from graphflow.nodes.turn.ring import AudioRing
-from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
-from graphflow.nodes.turn.text_complete import TextVerdict, assess
-from graphflow.nodes.turn.texts import TurnTexts
 from graphflow.ports import Input, Output
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS, samples_to_ns
+from nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES
+from nodes.turn.fused import FusedRule, PauseMemory
+from nodes.turn.options import TurnOptions, validate
+from nodes.turn.ring import AudioRing
+from nodes.turn.smart_turn import SmartTurnExecutor
+from nodes.turn.text_complete import TextVerdict, assess
+from nodes.turn.texts import TurnTexts
 
-log = logging.getLogger("graphflow.nodes.turn")
+log = logging.getLogger("nodes.turn")
 
 RING_SAMPLES = WINDOW_SAMPLES + 4 * SAMPLE_RATE
 """Audio kept: the model's 8 s plus 4 s for the VAD's delay in reporting a speech end."""

@@ -2,7 +2,7 @@
 
 Evidence is a logit: ``z = logit(p_audio) + text_weight * logit(p_text)``, where
 ``p_audio`` is Smart Turn's probability on the audio up to the end of speech and
-``p_text`` is :func:`~graphflow.nodes.turn.text_complete.lexical` on the turn's transcript
+``p_text`` is :func:`~nodes.turn.text_complete.lexical` on the turn's transcript
 (a recognizer's final period or question mark is not trusted; its trailing ``...`` is).
 The probability that the turn is over rises with the silence ``s`` since the end of
 speech, ``P(s) = sigmoid((s - due(z)) / scale)``, and the turn ends when it reaches 0.5:
@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 
 from graphflow.frames.speech import TurnEvidence
-from graphflow.nodes.turn.options import FusedOptions
-from graphflow.nodes.turn.text_complete import lexical
 from graphflow.timebase import MS
+from nodes.turn.options import FusedOptions
+from nodes.turn.text_complete import lexical
 
 NO_TEXT = 0.5
 """The text's score before any transcript came: it weighs nothing either way."""

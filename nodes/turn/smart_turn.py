@@ -27,8 +27,8 @@ import numpy.typing as npt
 
 from graphflow.errors import FrameError, ProviderError
 from graphflow.models import ModelCache, ModelHub
-from graphflow.nodes.turn.features import N_FRAMES, N_MELS, smart_turn_features
 from graphflow.runtime.stats import LatencyStats
+from nodes.turn.features import N_FRAMES, N_MELS, smart_turn_features
 
 MODEL_NAME = "smart-turn"
 """Catalog name of the model."""

@@ -283,7 +283,7 @@ async def _async_overhead(executor: SileroExecutor, windows: int) -> float:
 
 
 def main() -> None:
-    """``python -m graphflow.nodes.vad.silero_executor``: per-window cost at several batch sizes."""
+    """``python -m nodes.vad.silero_executor``: per-window cost at several batch sizes."""
     executor = SileroExecutor()
     benchmark(executor, 1, 50)  # warm up
     for batch in (1, 2, 8, 32, 128):

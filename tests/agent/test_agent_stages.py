@@ -14,16 +14,16 @@ from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
 from graphflow.bench.standins import StandInSTT, StandInTTS, StandInTTSOptions
 from graphflow.errors import ConfigError, ProviderError
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_pipeline, build_session
 from graphflow.models import ModelHub
 from graphflow.node import Node
-from graphflow.nodes.audio.gain import Gain
-from graphflow.nodes.io.file_sink import FileSink
-from graphflow.nodes.llm.base import Chunk
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
-from graphflow.nodes.tts.espeak import EspeakTTS
 from graphflow.render import describe
 from graphflow.runtime.clock import VirtualClock
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_pipeline, build_session
+from nodes.audio.gain import Gain
+from nodes.io.file_sink import FileSink
+from nodes.llm.base import Chunk
+from nodes.llm.local import LocalResponder, LocalResponderOptions
+from nodes.tts.espeak import EspeakTTS
 
 from ..fixtures import FIXTURES, model_cache
 

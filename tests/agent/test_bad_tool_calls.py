@@ -12,7 +12,7 @@ from graphflow.agent.chat import ChatContext
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
 from graphflow.frames import ToolCall
-from graphflow.nodes.llm.base import Chunk, LLMNode, ToolLoopOptions
+from nodes.llm.base import Chunk, LLMNode, ToolLoopOptions
 
 
 class ScriptedLLM(LLMNode):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from graphflow.cli.chat import converse
-from graphflow.graphs.restaurant import Restaurant, RestaurantAgent
+from graphs.restaurant import Restaurant, RestaurantAgent
 
 
 async def test_chat_prints_calls_handoffs_and_replies() -> None:

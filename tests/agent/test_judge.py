@@ -9,7 +9,7 @@ from aiohttp import web
 
 from graphflow.agent.judge import JUDGE_INSTRUCTIONS, judge, parse_verdict
 from graphflow.agent.testing import TurnEvent
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
 
 from .completions_server import completions_server
 

@@ -23,7 +23,7 @@ from graphflow.agent.chat import ChatContext
 from graphflow.agent.tools import ToolSet, function_tool
 from graphflow.errors import ProviderError
 from graphflow.frames import ToolCall
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions, ReplyStream
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions, ReplyStream
 from tests.agent.completions_server import completions_server
 
 RECORDED = Path(__file__).parent / "recorded"

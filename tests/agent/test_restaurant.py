@@ -9,7 +9,7 @@ import pytest
 from graphflow.agent.testing import RunResult, mock_tools
 from graphflow.agent.text import TextSession
 from graphflow.errors import ConfigError
-from graphflow.graphs.restaurant import Booking, PaymentAgent, Restaurant, RestaurantAgent
+from graphs.restaurant import Booking, PaymentAgent, Restaurant, RestaurantAgent
 
 
 async def test_booking_a_table_runs_the_tools_and_hands_over_to_payment() -> None:

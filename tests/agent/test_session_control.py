@@ -10,10 +10,10 @@ import numpy as np
 from graphflow.agent.events import AgentStartedSpeaking, AgentStoppedSpeaking, SessionEvent
 from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import StandInSTT, StandInTTS
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import model_cache, write_wav
 from ..waiting import until

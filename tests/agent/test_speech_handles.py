@@ -15,11 +15,11 @@ from graphflow.agent.speech import SpeechHandle
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import function_tool
 from graphflow.bench.standins import StandInSTT, StandInTTS
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.io.file_sink import FileSink
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.io.file_sink import FileSink
+from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import FIXTURES, model_cache, read_wav, write_wav
 from .test_session_control import LONG, next_event, silent_session

@@ -21,10 +21,10 @@ from graphflow.agent.states import ConversationState
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import function_tool
 from graphflow.bench.standins import StandInSTT, StandInTTS
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import model_cache, said_twice
 
@@ -110,7 +110,7 @@ class SlowMover(Agent):
 
 def test_a_barge_in_during_a_tool_call_leaves_a_complete_history(tmp_path: Path) -> None:
     from graphflow.agent.events import FunctionOutput
-    from graphflow.nodes.llm.base import INTERRUPTED
+    from nodes.llm.base import INTERRUPTED
 
     session = run(barge_in_session(tmp_path, SlowMover()))
     outputs = [e for e in session.events if isinstance(e, FunctionOutput)]

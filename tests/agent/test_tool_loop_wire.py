@@ -10,7 +10,7 @@ from aiohttp import web
 from graphflow.agent.agent import Agent
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
 from tests.agent.completions_server import completions_server
 
 

@@ -10,11 +10,11 @@ from graphflow.agent.events import (
     ReplyMetrics,
 )
 from graphflow.bench.standins import StandInSTT, StandInTTS
-from graphflow.graphs.restaurant import PaymentAgent, Restaurant, RestaurantAgent
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
+from graphs.restaurant import PaymentAgent, Restaurant, RestaurantAgent
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import FIXTURES, model_cache
 

@@ -26,8 +26,8 @@ from graphflow.bench.standins import (
     StandInTTSOptions,
 )
 from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd
-from graphflow.graphs.voice_agent import StageOverrides
 from graphflow.timebase import MS
+from graphs.voice_agent import StageOverrides
 
 from ..fixtures import FIXTURES, model_cache
 

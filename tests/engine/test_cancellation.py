@@ -19,9 +19,9 @@ from graphflow import (
     Output,
     TextFrame,
 )
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 from graphflow.runtime.events import CancelCompleted, CancelFired, RunEvent
 from graphflow.timebase import MS
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 
 from .helpers import run_plan
 

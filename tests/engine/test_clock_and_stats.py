@@ -7,10 +7,10 @@ import asyncio
 import msgspec
 
 from graphflow import Frame, Graph, Input, Node, Output, RealtimeClock, RunOptions, VirtualClock
-from graphflow.nodes.audio.tone import ToneOptions, ToneSource
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS, SECOND
+from nodes.audio.tone import ToneOptions, ToneSource
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 
 from .helpers import SlowSink, run_plan, run_virtual, text_frames
 

@@ -17,10 +17,10 @@ from graphflow import (
     SampleFormat,
     TextFrame,
 )
-from graphflow.nodes.audio.gain import Gain
-from graphflow.nodes.audio.tone import ToneOptions, ToneSource
-from graphflow.nodes.memory import FrameSink, FrameSource
-from graphflow.nodes.passthrough import AsyncPassthrough, Passthrough
+from nodes.audio.gain import Gain
+from nodes.audio.tone import ToneOptions, ToneSource
+from nodes.memory import FrameSink, FrameSource
+from nodes.passthrough import AsyncPassthrough, Passthrough
 
 
 class Needs16k(Node):

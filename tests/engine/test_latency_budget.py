@@ -5,25 +5,25 @@ from __future__ import annotations
 import msgspec
 
 from graphflow import Graph, Node
-from graphflow.graphs.voice_agent import VoiceAgentOptions, build_pipeline, build_session
-from graphflow.nodes.audio.resampler import FILTER_DELAY_MS, Resampler, ResamplerOptions
-from graphflow.nodes.fallback.llm import FallbackLLM
-from graphflow.nodes.fallback.stt import FallbackSTT
-from graphflow.nodes.fallback.tts import FallbackTTS
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
-from graphflow.nodes.memory import FrameSink, FrameSource
-from graphflow.nodes.passthrough import Passthrough
-from graphflow.nodes.stt.moonshine import MoonshineSTT
-from graphflow.nodes.stt.openai import OpenAISTT
-from graphflow.nodes.stt.whisper import WhisperSTT
-from graphflow.nodes.tts.espeak import EspeakOptions, EspeakTTS
-from graphflow.nodes.tts.openai import OpenAITTS
-from graphflow.nodes.tts.piper import PiperTTS
-from graphflow.nodes.turn.detector import TurnDetector
-from graphflow.nodes.turn.options import TurnOptions
-from graphflow.nodes.vad.silero import SileroOptions, SileroVAD
 from graphflow.timebase import MS
+from graphs.voice_agent import VoiceAgentOptions, build_pipeline, build_session
+from nodes.audio.resampler import FILTER_DELAY_MS, Resampler, ResamplerOptions
+from nodes.fallback.llm import FallbackLLM
+from nodes.fallback.stt import FallbackSTT
+from nodes.fallback.tts import FallbackTTS
+from nodes.llm.local import LocalResponder, LocalResponderOptions
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.memory import FrameSink, FrameSource
+from nodes.passthrough import Passthrough
+from nodes.stt.moonshine import MoonshineSTT
+from nodes.stt.openai import OpenAISTT
+from nodes.stt.whisper import WhisperSTT
+from nodes.tts.espeak import EspeakOptions, EspeakTTS
+from nodes.tts.openai import OpenAITTS
+from nodes.tts.piper import PiperTTS
+from nodes.turn.detector import TurnDetector
+from nodes.turn.options import TurnOptions
+from nodes.vad.silero import SileroOptions, SileroVAD
 
 VOICE_PATH = ("source", "resampler", "vad", "stt", "turn", "control", "llm", "tts", "gate", "sink")
 """The voice agent's critical path: user audio in to agent audio out."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from graphflow import EndOfStream, Frame, Graph, Input, Node, Overflow, QueueSpec, TextFrame
-from graphflow.nodes.memory import FrameSource
 from graphflow.runtime.edge_queue import EdgeQueue
 from graphflow.timebase import MS
+from nodes.memory import FrameSource
 
 from .helpers import SlowSink, run_plan, text_frames
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from graphflow import ConfigError, Graph
-from graphflow.nodes.audio.gain import Gain, GainOptions
-from graphflow.nodes.audio.tone import ToneSource
 from graphflow.registry import NodeRegistry
+from nodes.audio.gain import Gain, GainOptions
+from nodes.audio.tone import ToneSource
 
 from .helpers import run_plan
 
@@ -71,7 +71,7 @@ def test_a_third_party_package_adds_nodes_without_code_changes(
     registry = NodeRegistry.discover()
     echo = registry.create("echo", name="echo")
 
-    from graphflow.nodes.memory import FrameSink, FrameSource
+    from nodes.memory import FrameSink, FrameSource
 
     from .helpers import text_frames
 

@@ -13,10 +13,10 @@ import pytest
 
 from graphflow.cli.main import main
 from graphflow.compiler.plan import CompiledGraph
-from graphflow.graphs import voice_agent
-from graphflow.graphs.example import build_graph
 from graphflow.render import GraphvizMissing, describe, render, to_dot, to_mermaid
 from graphflow.render.dot import CRITICAL_COLOR
+from graphs import voice_agent
+from graphs.example import build_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,7 +176,7 @@ def test_cli_draws_the_latency_budget(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_cli_renders_a_module_target(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["render", "graphflow.graphs.example"]) == 0
+    assert main(["render", "graphs.example"]) == 0
     assert "digraph" in capsys.readouterr().out
 
 
@@ -184,7 +184,7 @@ def test_cli_reports_a_broken_graph_plainly(tmp_path: Path, capsys: pytest.Captu
     bad = tmp_path / "bad.py"
     bad.write_text(
         "from graphflow import Graph\n"
-        "from graphflow.nodes.memory import FrameSink\n"
+        "from nodes.memory import FrameSink\n"
         "def build_graph():\n"
         "    return Graph().add(FrameSink(name='lonely'))\n"
     )

@@ -20,10 +20,10 @@ from graphflow import (
     TextFrame,
     VirtualClock,
 )
-from graphflow.nodes.audio.tone import ToneOptions, ToneSource
-from graphflow.nodes.memory import FrameSink, FrameSource
-from graphflow.nodes.passthrough import AsyncPassthrough, Passthrough
 from graphflow.timebase import MS
+from nodes.audio.tone import ToneOptions, ToneSource
+from nodes.memory import FrameSink, FrameSource
+from nodes.passthrough import AsyncPassthrough, Passthrough
 
 from ..waiting import WAIT, within
 from .helpers import AsyncBoom, Boom, SlowSink, no_leaks, run_plan, run_virtual, text_frames

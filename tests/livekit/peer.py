@@ -11,7 +11,7 @@ import numpy as np
 from livekit import api, rtc
 
 from graphflow.livekit.server import LiveKitServer
-from graphflow.nodes.io.file_source import decode_file
+from nodes.io.file_source import decode_file
 
 
 def token(

@@ -18,9 +18,9 @@ from graphflow import Graph, RunOptions
 from graphflow.frames import AudioFrame
 from graphflow.livekit.room import E2EESettings, RoomSettings, connect_room
 from graphflow.livekit.server import LiveKitServer
-from graphflow.nodes.memory import FrameSink
-from graphflow.nodes.room.source import RoomAudioSource, RoomSourceOptions
 from graphflow.runtime.events import NodeIssue, RunEvent
+from nodes.memory import FrameSink
+from nodes.room.source import RoomAudioSource, RoomSourceOptions
 from tests.fixtures import FIXTURES
 from tests.livekit.peer import Peer, token
 from tests.waiting import WAIT

@@ -20,15 +20,15 @@ from graphflow.livekit.room import RoomSettings, connect_room
 from graphflow.livekit.server import LiveKitServer
 from graphflow.models import ModelHub
 from graphflow.node import Node
-from graphflow.nodes.io.file_source import decode_file
-from graphflow.nodes.memory import FrameSink, FrameSource
-from graphflow.nodes.room.sink import RoomAudioSink
-from graphflow.nodes.room.source import RoomAudioSource, RoomSourceOptions
-from graphflow.nodes.room.transcription import RoomTranscriber
-from graphflow.nodes.tts.espeak import EspeakTTS
 from graphflow.runtime.cancellation import CancelReport
 from graphflow.runtime.runner import GraphRunner
 from graphflow.timebase import MS, SECOND
+from nodes.io.file_source import decode_file
+from nodes.memory import FrameSink, FrameSource
+from nodes.room.sink import RoomAudioSink
+from nodes.room.source import RoomAudioSource, RoomSourceOptions
+from nodes.room.transcription import RoomTranscriber
+from nodes.tts.espeak import EspeakTTS
 from tests.fixtures import FIXTURES
 from tests.livekit.peer import Peer, token
 from tests.waiting import WAIT, until

@@ -23,9 +23,9 @@ from graphflow.livekit.rpc import (
     error_data,
 )
 from graphflow.livekit.server import LiveKitServer, free_port
-from graphflow.nodes.memory import FrameSink, FrameSource
-from graphflow.nodes.room.data import RoomDataSink, RoomDataSource, RoomDataSourceOptions
 from graphflow.runtime.events import NodeIssue, RunEvent, RunStarted
+from nodes.memory import FrameSink, FrameSource
+from nodes.room.data import RoomDataSink, RoomDataSource, RoomDataSourceOptions
 from tests.livekit.peer import Peer, token
 from tests.waiting import WAIT, until
 

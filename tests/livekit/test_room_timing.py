@@ -12,11 +12,11 @@ from graphflow import Graph
 from graphflow.agent.playout import Playout, PlayoutEvent, Timeline
 from graphflow.frames import Frame, SpeechAudio
 from graphflow.livekit.server import LiveKitServer
-from graphflow.nodes.memory import FrameSink
-from graphflow.nodes.room.inbox import Received
-from graphflow.nodes.room.sink import SILENCE, Pushed, RoomAudioSink
-from graphflow.nodes.room.source import RoomAudioSource, RoomSourceOptions
 from graphflow.timebase import MS, samples_to_ns
+from nodes.memory import FrameSink
+from nodes.room.inbox import Received
+from nodes.room.sink import SILENCE, Pushed, RoomAudioSink
+from nodes.room.source import RoomAudioSource, RoomSourceOptions
 from tests.livekit.test_room_audio import SHORT, Released, Running, agent_room, join
 from tests.waiting import until
 

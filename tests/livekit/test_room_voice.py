@@ -21,14 +21,14 @@ from livekit import api
 
 from graphflow.agent.events import AgentStartedSpeaking, TurnEnded
 from graphflow.bench.wer import wer
-from graphflow.graphs.room_agent import build_room_session
 from graphflow.livekit.server import LiveKitServer
 from graphflow.models import ModelHub
-from graphflow.nodes.room.chat import CHAT_TOPIC, RoomChatInput
-from graphflow.nodes.room.source import RoomAudioSource
 from graphflow.worker.job import JobContext
 from graphflow.worker.settings import WorkerOptions
 from graphflow.worker.worker import Worker
+from graphs.room_agent import build_room_session
+from nodes.room.chat import CHAT_TOPIC, RoomChatInput
+from nodes.room.source import RoomAudioSource
 from tests.fixtures import FIXTURES, manifest, model_cache
 from tests.livekit.peer import Peer
 from tests.livekit.test_worker import access, running

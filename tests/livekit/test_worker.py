@@ -263,8 +263,8 @@ async def test_a_session_that_crashes_fails_its_job_only(livekit_server: LiveKit
     from graphflow.agent.playout import Playout
     from graphflow.agent.session import AgentSession
     from graphflow.graph import Graph
-    from graphflow.nodes.audio.tone import ToneSource
-    from graphflow.nodes.passthrough import Passthrough
+    from nodes.audio.tone import ToneSource
+    from nodes.passthrough import Passthrough
 
     class Broken(Passthrough):
         def on_frame(self, frame: object) -> None:

@@ -19,8 +19,8 @@ from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
 from graphflow.errors import ProviderError
 from graphflow.frames import ToolCall
-from graphflow.nodes.llm.base import Chunk
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.llm.base import Chunk
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
 from tests.llm_server.conftest import LlamaServer
 
 

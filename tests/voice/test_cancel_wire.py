@@ -33,10 +33,10 @@ from graphflow.agent.control import PREEMPTIVE
 from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd
 from graphflow.frames.agent import SpeechAudio
 from graphflow.frames.types import FrameType
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
-from graphflow.nodes.memory import FrameSink
-from graphflow.nodes.stt.openai import OpenAISTT, OpenAISTTOptions
-from graphflow.nodes.tts.openai import OpenAITTS, OpenAITTSOptions
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.memory import FrameSink
+from nodes.stt.openai import OpenAISTT, OpenAISTTOptions
+from nodes.tts.openai import OpenAITTS, OpenAITTSOptions
 
 from ..engine.helpers import no_leaks
 

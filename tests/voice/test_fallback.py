@@ -27,24 +27,24 @@ from graphflow.frames import (
     Transcript,
     VADEvent,
 )
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.fallback.availability import (
+from graphflow.runtime.events import NodeIssue, RunEvent
+from graphflow.timebase import MS, SECOND
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.fallback.availability import (
     UNAVAILABLE,
     FallbackOptions,
     ProviderAvailability,
     ProviderPool,
 )
-from graphflow.nodes.fallback.llm import FallbackLLM
-from graphflow.nodes.fallback.stt import FallbackSTT, FallbackSTTOptions
-from graphflow.nodes.fallback.tts import FallbackTTS
-from graphflow.nodes.llm.base import Chunk, LLMNode
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions, respond
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.stt.segmenter import Recognition, SegmentedSTT
-from graphflow.nodes.tts.espeak import ESPEAK_RATE, EspeakEngine, EspeakTTS
-from graphflow.runtime.events import NodeIssue, RunEvent
-from graphflow.timebase import MS, SECOND
+from nodes.fallback.llm import FallbackLLM
+from nodes.fallback.stt import FallbackSTT, FallbackSTTOptions
+from nodes.fallback.tts import FallbackTTS
+from nodes.llm.base import Chunk, LLMNode
+from nodes.llm.local import LocalResponder, LocalResponderOptions, respond
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
+from nodes.stt.segmenter import Recognition, SegmentedSTT
+from nodes.tts.espeak import ESPEAK_RATE, EspeakEngine, EspeakTTS
 
 from ..engine.helpers import run_virtual
 from ..fixtures import FIXTURES, model_cache

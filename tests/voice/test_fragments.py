@@ -34,19 +34,19 @@ from graphflow.bench.standins import (
     StandInTTS,
 )
 from graphflow.frames import EndOfTurn, ToolCall
-from graphflow.graphs.voice_agent import PipelineIO, StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
 from graphflow.node import Node
-from graphflow.nodes.gate.interruption import GateOptions
-from graphflow.nodes.io.file_sink import FileSink
-from graphflow.nodes.io.file_source import FileSource, FileSourceOptions
-from graphflow.nodes.llm.base import Chunk
-from graphflow.nodes.llm.local import respond
-from graphflow.nodes.stt.segmenter import Recognition
-from graphflow.nodes.turn.options import TurnOptions
 from graphflow.ports import Output
 from graphflow.runtime.clock import VirtualClock
 from graphflow.timebase import MS
+from graphs.voice_agent import PipelineIO, StageOverrides, VoiceAgentOptions, build_session
+from nodes.gate.interruption import GateOptions
+from nodes.io.file_sink import FileSink
+from nodes.io.file_source import FileSource, FileSourceOptions
+from nodes.llm.base import Chunk
+from nodes.llm.local import respond
+from nodes.stt.segmenter import Recognition
+from nodes.turn.options import TurnOptions
 
 from ..fixtures import FIXTURES, model_cache, read_wav, write_wav
 

@@ -10,11 +10,11 @@ import numpy as np
 from graphflow import Frame, Graph
 from graphflow.agent.playout import Playout, PlayoutEvent, Timeline
 from graphflow.frames import SpeechAudio, SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped, VADEvent
-from graphflow.nodes.gate.interruption import GateOptions, InterruptionGate
-from graphflow.nodes.io.file_sink import FileSink, FileSinkOptions
-from graphflow.nodes.memory import FrameSource, FrameSourceOptions
 from graphflow.runtime.clock import VirtualClock
 from graphflow.timebase import MS, samples_to_ns
+from nodes.gate.interruption import GateOptions, InterruptionGate
+from nodes.io.file_sink import FileSink, FileSinkOptions
+from nodes.memory import FrameSource, FrameSourceOptions
 
 from ..engine.helpers import run_plan
 

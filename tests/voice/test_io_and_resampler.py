@@ -12,11 +12,11 @@ import soxr
 
 from graphflow import AudioFormat, AudioFrame, CompileError, FrameError, Graph, NodeError, SampleFormat
 from graphflow.agent.playout import Timeline
-from graphflow.nodes.audio.resampler import Resampler, ResamplerOptions
-from graphflow.nodes.io.file_source import AudioFileError, FileSource, FileSourceOptions, decode_file
-from graphflow.nodes.memory import FrameSink, FrameSource
-from graphflow.nodes.vad.silero import SileroVAD
 from graphflow.timebase import MS, SECOND, samples_to_ns
+from nodes.audio.resampler import Resampler, ResamplerOptions
+from nodes.io.file_source import AudioFileError, FileSource, FileSourceOptions, decode_file
+from nodes.memory import FrameSink, FrameSource
+from nodes.vad.silero import SileroVAD
 
 from ..engine.helpers import run_plan
 from ..fixtures import FIXTURES, read_wav

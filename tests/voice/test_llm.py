@@ -14,11 +14,11 @@ import pytest
 from graphflow import Frame, Graph, RunOptions
 from graphflow.agent.chat import ChatContext
 from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions, respond, tokens
-from graphflow.nodes.llm.openai import OpenAIChat, OpenAIChatOptions
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 from graphflow.runtime.events import NodeIssue, RunEvent
 from graphflow.timebase import MS, SECOND
+from nodes.llm.local import LocalResponder, LocalResponderOptions, respond, tokens
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 
 from ..engine.helpers import no_leaks, run_plan
 

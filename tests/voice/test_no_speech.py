@@ -23,7 +23,7 @@ import pytest
 
 from graphflow.bench.wer import normalize
 from graphflow.models import ModelHub
-from graphflow.nodes.stt.whisper import WhisperEngine, WhisperOptions, WhisperSTT, no_words
+from nodes.stt.whisper import WhisperEngine, WhisperOptions, WhisperSTT, no_words
 from tests.fixtures import ROOT, model_cache, read_wav
 from tests.voice.test_stt import energy_speech, transcribe_stream, vad_stream
 

@@ -21,12 +21,12 @@ from graphflow.agent.events import (
 )
 from graphflow.agent.session import AgentSession
 from graphflow.cli.main import main
-from graphflow.graphs.voice_agent import VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.local import respond
-from graphflow.nodes.turn.options import TurnOptions
 from graphflow.render import describe
 from graphflow.runtime.clock import VirtualClock
+from graphs.voice_agent import VoiceAgentOptions, build_session
+from nodes.llm.local import respond
+from nodes.turn.options import TurnOptions
 
 from ..fixtures import FIXTURES, ROOT, model_cache, read_wav, write_wav
 
@@ -134,7 +134,7 @@ def test_graphflow_run_writes_audio_and_a_transcript(
 
 
 def test_the_voice_graph_renders_with_its_cancellation_edges() -> None:
-    from graphflow.graphs.voice_agent import build_graph
+    from graphs.voice_agent import build_graph
 
     view = describe(build_graph().compile())
     names = {n.name for n in view.nodes}

@@ -9,9 +9,9 @@ import pytest
 
 from graphflow.agent.events import TurnEnded, UserTranscript
 from graphflow.agent.session import AgentSession
-from graphflow.graphs.voice_agent import VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import VirtualClock
+from graphs.voice_agent import VoiceAgentOptions, build_session
 from tests.fixtures import model_cache, read_wav, write_wav
 
 

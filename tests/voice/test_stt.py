@@ -26,11 +26,11 @@ from graphflow.frames import (
     VADEvent,
 )
 from graphflow.models import ModelCache, ModelHub, ModelMissing
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.stt.moonshine import MoonshineSTT
-from graphflow.nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
-from graphflow.nodes.stt.whisper import WhisperOptions, WhisperSTT, repeats, windows
 from graphflow.timebase import MS, SECOND, from_seconds, samples_to_ns
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
+from nodes.stt.moonshine import MoonshineSTT
+from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
+from nodes.stt.whisper import WhisperOptions, WhisperSTT, repeats, windows
 from tests.engine.helpers import run_plan
 from tests.fixtures import manifest, model_cache, read_wav
 

@@ -25,10 +25,10 @@ import pytest
 
 from graphflow import ProviderError
 from graphflow.bench.wer import normalize
-from graphflow.nodes.stt.openai import OpenAISTT, OpenAISTTOptions
-from graphflow.nodes.stt.segmenter import Recognition
-from graphflow.nodes.stt.whisper import WhisperEngine, WhisperOptions
 from graphflow.timebase import from_seconds
+from nodes.stt.openai import OpenAISTT, OpenAISTTOptions
+from nodes.stt.segmenter import Recognition
+from nodes.stt.whisper import WhisperEngine, WhisperOptions
 from tests.fixtures import model_cache, read_wav
 from tests.voice.test_stt import corpus_wer, energy_speech, transcribe_stream, vad_stream
 

@@ -21,9 +21,9 @@ from graphflow.frames import (
     Transcript,
     VADEvent,
 )
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
 from graphflow.timebase import MS, samples_to_ns
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
+from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
 
 FRAME = 320  # 20 ms
 

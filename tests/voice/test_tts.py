@@ -15,12 +15,12 @@ from graphflow import Frame, Graph, Input, Node, Output, QueueSpec, VirtualClock
 from graphflow.bench.wer import wer
 from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio
 from graphflow.models import ModelCache, ModelHub, ModelMissing
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.tts.espeak import EspeakOptions, EspeakTTS
-from graphflow.nodes.tts.piper import PiperTTS
-from graphflow.nodes.tts.sentences import SentenceTTS
-from graphflow.nodes.tts.splitter import SentenceSplitter, speakable, split_sentences
 from graphflow.timebase import MS, SECOND, samples_to_ns
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
+from nodes.tts.espeak import EspeakOptions, EspeakTTS
+from nodes.tts.piper import PiperTTS
+from nodes.tts.sentences import SentenceTTS
+from nodes.tts.splitter import SentenceSplitter, speakable, split_sentences
 from tests.engine.helpers import run_plan
 from tests.fixtures import model_cache
 

@@ -20,10 +20,10 @@ from graphflow import Graph, RunOptions
 from graphflow.bench.wer import wer
 from graphflow.errors import ProviderError
 from graphflow.frames.agent import SpeechAudio
-from graphflow.nodes.memory import FrameSink
-from graphflow.nodes.tts.espeak import EspeakEngine
-from graphflow.nodes.tts.openai import OpenAITTS, OpenAITTSOptions
 from graphflow.runtime.events import NodeIssue, RunEvent
+from nodes.memory import FrameSink
+from nodes.tts.espeak import EspeakEngine
+from nodes.tts.openai import OpenAITTS, OpenAITTSOptions
 
 from .test_tts import WER_LIMIT, check_bookkeeping, reply, source, transcribe
 

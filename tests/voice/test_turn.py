@@ -19,13 +19,13 @@ import pytest
 from graphflow import AudioFormat, AudioFrame, Frame, Graph, NodeError, SampleFormat
 from graphflow.frames.speech import EndOfTurn, SpeechStarted, SpeechStopped, Transcript, VADEvent
 from graphflow.models import ModelCache, ModelHub, ModelMissing
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.turn.detector import TurnDetector
-from graphflow.nodes.turn.features import MEL_FILTERS, log_mel, smart_turn_features
-from graphflow.nodes.turn.options import TurnOptions
-from graphflow.nodes.turn.smart_turn import SmartTurnExecutor
-from graphflow.nodes.turn.text_complete import assess, text_complete
 from graphflow.timebase import MS, SECOND, from_seconds
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
+from nodes.turn.detector import TurnDetector
+from nodes.turn.features import MEL_FILTERS, log_mel, smart_turn_features
+from nodes.turn.options import TurnOptions
+from nodes.turn.smart_turn import SmartTurnExecutor
+from nodes.turn.text_complete import assess, text_complete
 from tests.engine.helpers import run_plan, run_virtual
 from tests.fixtures import manifest, model_cache, read_wav
 

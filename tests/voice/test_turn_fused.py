@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from graphflow.frames.speech import TurnEvidence
-from graphflow.nodes.turn.fused import FusedRule, PauseMemory, logit
-from graphflow.nodes.turn.options import FusedOptions, TurnOptions
-from graphflow.nodes.turn.text_complete import lexical
 from graphflow.timebase import MS, from_seconds
+from nodes.turn.fused import FusedRule, PauseMemory, logit
+from nodes.turn.options import FusedOptions, TurnOptions
+from nodes.turn.text_complete import lexical
 from tests.voice.test_turn import Seg, detect
 
 FUSED = TurnOptions()  # the default

@@ -20,10 +20,10 @@ from graphflow.frames import (
     VADEvent,
 )
 from graphflow.models import ModelCache, ModelHub, ModelMissing
-from graphflow.nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from graphflow.nodes.vad.silero import FORMAT, SileroOptions, SileroVAD
-from graphflow.nodes.vad.silero_executor import WINDOW, SileroExecutor, SileroStream
 from graphflow.timebase import SECOND, samples_to_ns
+from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
+from nodes.vad.silero import FORMAT, SileroOptions, SileroVAD
+from nodes.vad.silero_executor import WINDOW, SileroExecutor, SileroStream
 from tests.engine.helpers import no_leaks, run_plan
 from tests.fixtures import model_cache, read_wav
 

@@ -18,12 +18,12 @@ from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import StandInSTT, StandInTTS
 from graphflow.errors import ConfigError
 from graphflow.graph import Graph
-from graphflow.graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from graphflow.models import ModelHub
-from graphflow.nodes.llm.local import LocalResponder, LocalResponderOptions
 from graphflow.runtime.clock import VirtualClock
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
 from graphflow.worker.metrics import STAGES, WorkerMetrics
+from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
+from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import model_cache, said_twice
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from graphflow.graphs import room_agent
 from graphflow.models import ModelHub
 from graphflow.worker.agent_file import load_agent
+from graphs import room_agent
 
 from ..fixtures import ROOT, model_cache
 
