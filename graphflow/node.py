@@ -152,6 +152,17 @@ class Node:
             NodeIssue(at=self.now(), node=self.qualname, code=code, message=str(error), retryable=retryable)
         )
 
+    def publish(self, payload: object) -> None:
+        """Tell the run's observers about ``payload`` (one event path for everything a node reports).
+
+        Observers get it at once, on this task, as a :class:`~graphflow.runtime.events.NodeEvent`;
+        outside a run it goes nowhere.
+        """
+        from graphflow.runtime.events import NodeEvent
+
+        if self._rt is not None:
+            self._rt.emit(NodeEvent(at=self.now(), node=self.qualname, payload=payload))
+
     def spawn(self, work: Coroutine[Any, Any, None], name: str = "") -> asyncio.Task[None]:
         """Start background work owned by the run (awaited or cancelled when the run ends).
 

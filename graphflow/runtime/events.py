@@ -41,6 +41,17 @@ class NodeIssue(RunEvent, frozen=True, kw_only=True):
     retryable: bool = False
 
 
+class NodeEvent(RunEvent, frozen=True, kw_only=True):
+    """Something a node published for whoever watches the run (see :meth:`Node.publish`).
+
+    ``payload`` is the node's own record: a tapped frame, a playout change, a provider
+    going down or coming back. Observers pick the payloads they know and ignore the rest.
+    """
+
+    node: str
+    payload: object
+
+
 class CancelFired(RunEvent, frozen=True, kw_only=True):
     """Phase one of a cancellation finished: targets flushed, in-flight work cancelled."""
 
