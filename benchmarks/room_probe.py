@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from livekit import rtc
 
-from graphflow.agent.events import AgentPaused, SessionEvent, TurnMetrics, UserStartedSpeaking
 from graphflow.agent.session import AgentSession
+from graphflow.conversation.events import AgentPaused, SessionEvent, TurnMetrics, UserStartedSpeaking
 from graphflow.timebase import SECOND
 from nodes.room.inbox import Received
 from nodes.room.sink import Pushed, RoomAudioSink

@@ -92,7 +92,6 @@ class Node:
         self.options = options
         self.name: str = name or ""
         self.qualname: str = ""
-        self.explicit_name = name is not None
         self.inputs: dict[str, InputPort[Any]] = {}
         self.outputs: dict[str, OutputPort[Any]] = {}
         for attr, ispec in self._input_specs.items():
@@ -136,7 +135,7 @@ class Node:
 
     @property
     def generation(self) -> int:
-        """The run's current generation (turn epoch); stamp new frames with it."""
+        """The run's current generation (turn epoch); output ports stamp it on frames that have none."""
         return self._rt.generation if self._rt is not None else 0
 
     def report(self, error: BaseException) -> None:

@@ -5,6 +5,10 @@ instance then has its own :class:`InputPort` / :class:`OutputPort` under those n
 same objects are used to connect the graph (``g.connect(a.out, b.inp)``) and, at run time,
 to move frames (``self.out.push(frame)`` from a synchronous handler, ``await
 self.out.send(frame)`` from async code, ``await self.inp.get()`` in a ``run`` loop).
+
+An output port stamps what a frame leaves unset: ``created`` (0) becomes the clock time
+and ``generation`` (:data:`~graphflow.frames.base.UNSET_GENERATION`) the run's current
+generation (``Node.generation``) at the moment the frame is pushed or sent.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from msgspec.structs import replace
 
 from graphflow.errors import ConfigError
 from graphflow.frames import AudioFormat, EndOfStream, Frame
@@ -212,16 +218,20 @@ class OutputPort(Generic[F]):
         return f"{self.node.qualname or self.node.name}.{self.name}"
 
     def push(self, frame: F) -> None:
-        """Deliver ``frame`` now: fused handlers run inline, queued edges enqueue it.
+        """Deliver ``frame`` now (stamped): fused handlers run inline, queued edges enqueue it.
 
         A queue that is full under the block policy is remembered; the task driving this
         node waits for room before it takes its next frame (backpressure).
         """
+        if not frame.created or frame.generation < 0:
+            frame = self._stamped(frame)
         for deliver in self._targets:
             deliver(frame)
 
     def send(self, frame: F) -> Awaitable[None]:
         """Push ``frame`` and return an awaitable that waits while a downstream queue is full."""
+        if not frame.created or frame.generation < 0:
+            frame = self._stamped(frame)
         for deliver in self._targets:
             deliver(frame)
         rt = self._rt
@@ -230,6 +240,17 @@ class OutputPort(Generic[F]):
         if rt.pressure:
             return rt.relieve_pressure()
         return rt.ready
+
+    def _stamped(self, frame: F) -> F:
+        """``frame`` with its unset ``created`` and ``generation`` filled in (a copy, if any was)."""
+        rt = self._rt
+        if rt is None:
+            return frame
+        created = frame.created or rt.clock.now()
+        generation = frame.generation if frame.generation >= 0 else rt.generation
+        if created == frame.created and generation == frame.generation:
+            return frame  # made at clock time 0: nothing to change
+        return replace(frame, created=created, generation=generation)
 
     def __repr__(self) -> str:
         return f"<output {self.qualname}: {type_name(self.frame_type)}>"

@@ -9,7 +9,7 @@ against the node's ``Options`` struct before the node is built.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -30,10 +30,15 @@ class NodeRegistry:
         self._origins: dict[str, str] = {}
 
     @classmethod
-    def discover(cls, group: str = ENTRY_POINT_GROUP) -> NodeRegistry:
-        """A registry holding every node class registered under the entry-point ``group``."""
+    def discover(cls, group: str = ENTRY_POINT_GROUP, *, only: Collection[str] | None = None) -> NodeRegistry:
+        """A registry holding every node class registered under the entry-point ``group``.
+
+        ``only``: load just these names (a session needs three providers, not every module).
+        """
         registry = cls()
         for entry in metadata.entry_points(group=group):
+            if only is not None and entry.name not in only:
+                continue
             origin = f"{entry.dist.name if entry.dist else '?'} ({entry.value})"
             try:
                 loaded = entry.load()
@@ -76,8 +81,12 @@ class NodeRegistry:
         *,
         name: str | None = None,
         options: Mapping[str, Any] | msgspec.Struct | None = None,
+        **extra: Any,
     ) -> Node:
-        """Build a ``kind`` node named ``name`` from ``options`` (a mapping is validated)."""
+        """Build a ``kind`` node named ``name`` from ``options`` (a mapping is validated and converted).
+
+        ``extra`` goes to the node's constructor as it is (a model hub, a stage's replies).
+        """
         node_class = self.get(kind)
         opts: msgspec.Struct | None
         if options is None or isinstance(options, msgspec.Struct):
@@ -92,7 +101,7 @@ class NodeRegistry:
                     code="config.bad_options",
                 )
             try:
-                opts = msgspec.convert(dict(options), node_class.Options)
+                opts = msgspec.convert(dict(options), node_class.Options, strict=False)
             except msgspec.ValidationError as exc:
                 raise ConfigError(
                     f"bad options for {kind} node {name or ''!r}: {exc}",
@@ -100,4 +109,4 @@ class NodeRegistry:
                     + ", ".join(node_class.Options.__struct_fields__),
                     code="config.bad_options",
                 ) from exc
-        return node_class(opts, name=name)
+        return node_class(opts, name=name, **extra)

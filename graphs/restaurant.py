@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from graphflow.agent.agent import Agent, ToolRule
+from graphflow.agent.agent import Agent
+from graphflow.agent.options import SessionOptions
 from graphflow.agent.session import AgentSession
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import ToolError, function_tool
+from graphflow.conversation.model import ToolRule
 from graphflow.graph import Graph
-from graphs.voice_agent import VoiceAgentOptions, build_pipeline
-from graphs.voice_agent import build_session as voice_session
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 """The days the restaurant takes bookings for."""
@@ -162,11 +162,11 @@ def build_userdata() -> Restaurant:
     return Restaurant()
 
 
-def build_session(options: VoiceAgentOptions | None = None) -> AgentSession:
+def build_session(options: SessionOptions | None = None) -> AgentSession:
     """The restaurant agent in the voice pipeline (``graphflow run graphs/restaurant.py -i in.wav``)."""
-    return voice_session(options, agent=RestaurantAgent(), userdata=Restaurant())
+    return AgentSession(options, agent=RestaurantAgent(), userdata=Restaurant())
 
 
 def build_graph() -> Graph:
     """The voice graph the restaurant agent talks through (``graphflow render graphs/restaurant.py``)."""
-    return build_pipeline(agent=RestaurantAgent()).graph
+    return build_session().graph

@@ -16,20 +16,14 @@ import os
 
 from livekit import rtc
 
-from graphflow.agent.playout import Playout, Timeline
+from graphflow.agent.options import SessionOptions
+from graphflow.agent.pipeline import IOFactory, PipelineIO, StageOverrides
 from graphflow.agent.session import AgentSession
+from graphflow.conversation.playout import Playout, Timeline
 from graphflow.graph import Graph
 from graphflow.models import ModelHub
 from graphflow.worker.job import JobContext
 from graphflow.worker.settings import WorkerOptions
-from graphs.voice_agent import (
-    IOFactory,
-    PipelineIO,
-    StageOverrides,
-    VoiceAgentOptions,
-    build_pipeline,
-    build_session,
-)
 from nodes.room.chat import RoomChatInput, RoomChatOptions
 from nodes.room.sink import RoomAudioSink
 from nodes.room.source import RoomAudioSource, RoomSourceOptions
@@ -62,18 +56,18 @@ def build_room_session(
     room: rtc.Room,
     participant: str = "",
     *,
-    options: VoiceAgentOptions | None = None,
+    options: SessionOptions | None = None,
     hub: ModelHub | None = None,
     overrides: StageOverrides | None = None,
 ) -> AgentSession:
     """A voice session talking with ``participant`` (default: the first who speaks) in ``room``."""
-    return build_session(options, hub=hub or MODELS, overrides=overrides, io=room_io(room, participant))
+    return AgentSession(options, hub=hub or MODELS, overrides=overrides, io=room_io(room, participant))
 
 
 async def prewarm() -> None:
     """Load the models once per worker process, before it takes jobs (so no first words are lost)."""
-    pipeline = build_pipeline(io=room_io(rtc.Room()), hub=MODELS)
-    for node in pipeline.graph.nodes():
+    session = AgentSession(io=room_io(rtc.Room()), hub=MODELS)
+    for node in session.graph.nodes():
         if node.name in ("vad", "stt", "turn", "tts"):
             await node.setup()
 
@@ -82,9 +76,9 @@ async def entrypoint(ctx: JobContext) -> None:
     """Join the room, wait for someone, talk with them for as long as the job lasts."""
     await ctx.connect()
     participant = await ctx.wait_for_participant(timeout_s=60.0)
-    ctx.run_session(build_room_session(ctx.room, participant.identity))
+    ctx.run_session(build_room_session(ctx.room, participant.identity, options=ctx.session_options))
 
 
 def build_graph() -> Graph:
     """The graph of a room session (for ``graphflow render``; nothing connects)."""
-    return build_pipeline(io=room_io(rtc.Room())).graph
+    return AgentSession(io=room_io(rtc.Room())).graph

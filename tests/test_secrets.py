@@ -25,11 +25,14 @@ from aiohttp import web
 from livekit import api, rtc
 
 import graphflow
-from graphflow.agent.chat import ChatContext
-from graphflow.agent.events import AgentStoppedSpeaking
+import nodes
 from graphflow.agent.mcp import MCPServer
+from graphflow.agent.options import FileIO, Provider, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.events import AgentStoppedSpeaking
 from graphflow.errors import ProviderError
 from graphflow.livekit.room import E2EESettings, RoomConnectError, RoomSettings, connect_room
 from graphflow.livekit.server import LiveKitServer, ServerOptions
@@ -41,7 +44,6 @@ from graphflow.worker.serve import room_token
 from graphflow.worker.settings import Permissions, ServerAccess, WorkerOptions
 from graphflow.worker.worker import Worker
 from graphs.room_agent import build_room_session
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
 from nodes.room.source import RoomAudioSource
 from tests.agent.completions_server import completions_server
@@ -117,7 +119,7 @@ def holders() -> list[object]:
         RoomSettings(url="ws://127.0.0.1:7880", token=token, e2ee=E2EESettings.shared(E2EE_KEY)),
         MCPServer.http("https://tools.example/mcp", headers={"Authorization": f"Bearer {OPENAI_KEY}"}),
         MCPServer.stdio("tool-server", env={"TOOLS_API_KEY": OPENAI_KEY}),
-        VoiceAgentOptions(llm="openai", openai_llm=OpenAIChatOptions(api_key=OPENAI_KEY)),
+        SessionOptions(llm=Provider.of("openai", OpenAIChatOptions(api_key=OPENAI_KEY))),
     ]
 
 
@@ -154,8 +156,9 @@ SECRET_MAPPINGS = {"headers", "env"}
 
 
 def settings_structs() -> Iterator[type[msgspec.Struct]]:
-    """Every msgspec Struct class of graphflow (each module imported) that has a secret-looking field."""
-    for module in pkgutil.walk_packages(graphflow.__path__, "graphflow."):
+    """Every msgspec Struct of graphflow and its stages (each module imported) with a secret-looking field."""
+    packages = [(graphflow.__path__, "graphflow."), (nodes.__path__, "nodes.")]
+    for module in (m for path, prefix in packages for m in pkgutil.walk_packages(path, prefix)):
         if module.name.endswith("__main__"):
             continue
         try:
@@ -197,8 +200,10 @@ async def test_an_offline_session_uses_the_api_key_and_never_shows_it(
     caplog.set_level(logging.DEBUG)
     url, seen = llm_server
     llm = OpenAIChatOptions(base_url=url, model="test", api_key=OPENAI_KEY, timeout_s=10)
-    options = VoiceAgentOptions(input=str(SPEECH), llm="openai", openai_llm=llm, tail_silence_ms=4000)
-    session = build_session(options, hub=ModelHub(model_cache()), overrides=stand_ins())
+    options = SessionOptions(
+        files=FileIO(input=str(SPEECH), tail_silence_ms=4000), llm=Provider.of("openai", llm)
+    )
+    session = AgentSession(options, hub=ModelHub(model_cache()), overrides=stand_ins())
     await session.run()
     assert seen and set(seen) == {f"Bearer {OPENAI_KEY}"}  # the key was used
     assert any(isinstance(e, AgentStoppedSpeaking) for e in session.events)  # and the agent answered
@@ -274,7 +279,7 @@ async def test_a_worker_in_an_encrypted_room_never_shows_a_secret(
         await ctx.connect(e2ee=E2EESettings.shared(E2EE_KEY))
         participant = await ctx.wait_for_participant(timeout_s=30)
         llm = OpenAIChatOptions(base_url=url, model="test", api_key=OPENAI_KEY, timeout_s=10)
-        options = VoiceAgentOptions(llm="openai", openai_llm=llm)
+        options = SessionOptions(llm=Provider.of("openai", llm))
         session = build_room_session(
             ctx.room, participant.identity, options=options, hub=hub, overrides=stand_ins()
         )

@@ -16,32 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
-
-from graphflow.agent.chat import ChatContext
 from graphflow.agent.tools import FunctionTool, ToolSet
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import ToolRule
 from graphflow.node import Node
 
 STAND_INS = "_graphflow_stand_ins"
 """Attribute (on an agent or its class) holding the tool stand-ins ``mock_tools`` put in."""
 DEFAULT_INSTRUCTIONS = "You are a friendly, concise voice assistant."
 """The instructions of an agent that was given none."""
-
-
-class ToolRule(msgspec.Struct, frozen=True):
-    """A rule of the offline responder: when the user's words match ``when``, call ``call``.
-
-    ``when`` is a regular expression searched case-insensitively in the user's turn; its
-    named groups fill the ``{placeholders}`` of ``arguments`` (each value is read as JSON
-    when it can be, so ``"{people}"`` becomes the number 4). ``say`` is spoken before the
-    call; ``then`` answers once the tool's result is in (``{output}`` is the result).
-    """
-
-    when: str
-    call: str
-    arguments: dict[str, str] = {}
-    say: str = ""
-    then: str = "{output}"
 
 
 class Agent:

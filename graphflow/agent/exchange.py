@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphflow.agent.events import ReplyMetrics, TurnMetrics
-from graphflow.agent.playout import PlayoutEvent
+from graphflow.conversation.events import ReplyMetrics, TurnMetrics
+from graphflow.conversation.playout import PlayoutEvent
 from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd, SpeechAudio
 from graphflow.frames.speech import TurnEvidence
-from graphflow.timebase import MS
+from graphflow.timebase import MS, to_seconds
 
 
 @dataclass
@@ -71,7 +71,7 @@ def turn_metrics(exchange: Exchange, started: PlayoutEvent, timeline_base: int) 
 def reply_metrics(exchange: Exchange, end: ReplyEnd) -> ReplyMetrics:
     """What the reply ``end`` closes cost the language model and the TTS."""
     first = exchange.first_token
-    span = (exchange.last_token - first) / 1e9 if first is not None else 0.0
+    span = to_seconds(exchange.last_token - first) if first is not None else 0.0
     turn_at = exchange.turn_at
     return ReplyMetrics(
         at=end.created,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-from graphflow.agent.events import SessionEvent
+from graphflow.conversation.events import SessionEvent
 
 EVENT_BACKLOG = 1024
 """Events kept for a slow ``stream()`` reader before the oldest are dropped."""

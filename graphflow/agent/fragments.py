@@ -21,16 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphflow.agent.chat import ChatContext, ChatMessage
-
-JOIN_BELOW_WORDS = 1
-"""Default: only a reply cut before a single word of it was heard leaves the user's message open.
-
-Conservative on purpose: a barge-in after one or two words is as often a new turn as the
-rest of a sentence (in ``conv_katie_steve_diarization.wav`` the next speaker cuts every
-reply after one or two words, and each cut starts a turn of its own). Raise it (3 or 4:
-about a second of speech) to also join replies cut in their first words.
-"""
+from graphflow.conversation.chat import ChatContext, ChatMessage
+from nodes.gate.interruption import JOIN_BELOW_WORDS
 
 _USER, _ASSISTANT = "user", "assistant"
 

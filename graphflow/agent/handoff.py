@@ -1,10 +1,10 @@
 """Handing a conversation from one agent to another, the same way in voice and text sessions.
 
 The session keeps its graph; the new agent's instructions replace the system message,
-its tools and rules go to the language-model node, its own models (if it brings any)
-become the providers of the graph's stage nodes (:mod:`graphflow.agent.stages`), and
-its hooks run. If the new agent's models fail to load, or its ``on_enter`` fails (or is
-interrupted), the old agent carries on.
+its tools and rules are what the session's replies offer the model from then on, its
+own models (if it brings any) become the providers of the graph's stage nodes
+(:mod:`graphflow.agent.stages`), and its hooks run. If the new agent's models fail to
+load, or its ``on_enter`` fails (or is interrupted), the old agent carries on.
 """
 
 from __future__ import annotations
@@ -12,24 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.chat import ChatContext
+from graphflow.conversation.chat import ChatContext
 from graphflow.errors import ConfigError
 
 if TYPE_CHECKING:
     from graphflow.agent.stages import AgentStages
     from graphflow.node import Node
-    from nodes.llm.base import LLMNode
 
 
 class AgentHolder(Protocol):
-    """What a session offers to a handoff: its agent, its language-model node, its history and stages."""
+    """What a session offers to a handoff: its agent, its history and its stages."""
 
     agent: Agent
     chat: ChatContext
-
-    @property
-    def llm(self) -> LLMNode | None:
-        """The node that runs the agent's tools (None: no model in the graph)."""
 
     @property
     def stages(self) -> AgentStages | None:
@@ -40,8 +35,6 @@ def switch_to(holder: AgentHolder, agent: Agent, providers: dict[str, Node | Non
     """Make ``agent`` the holder's agent now, with ``providers`` for the stages (no hooks run)."""
     holder.agent = agent
     agent.session = holder
-    if holder.llm is not None:
-        holder.llm.agent = agent
     if providers is not None and holder.stages is not None:
         holder.stages.apply(providers)
     holder.chat.messages[:] = holder.chat.with_instructions(agent.instructions).messages
@@ -55,12 +48,12 @@ async def hand_over(holder: AgentHolder, agent: Agent) -> None:
     """
     stages = holder.stages
     if stages is None:
-        own = [n for n in (agent.stt, agent.llm, agent.tts) if n is not None and n is not holder.llm]
+        own = [n for n in (agent.stt, agent.llm, agent.tts) if n is not None]
         if own:
             raise ConfigError(
                 f"{agent.name} brings its own stages ({', '.join(type(n).__name__ for n in own)}), "
                 "but this session cannot switch stages",
-                hint="give the agent no stages of its own, or build the session with build_session",
+                hint="give the agent no stages of its own",
             )
         before, providers = None, None
     else:

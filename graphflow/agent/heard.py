@@ -9,8 +9,8 @@ becomes the assistant message.
 
 from __future__ import annotations
 
-from graphflow.agent.chat import ChatContext, ChatMessage
-from graphflow.agent.events import FunctionCalls
+from graphflow.conversation.chat import ChatContext, ChatMessage
+from graphflow.conversation.events import FunctionCalls
 
 
 class HeardRecorder:

@@ -9,14 +9,24 @@ metrics and a stream of events that a program can subscribe to or iterate.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
-
-import msgspec
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.chat import ChatContext
-from graphflow.agent.control import GENERATE, PREEMPTIVE, SAY, TYPED, SessionControl
-from graphflow.agent.events import (
+from graphflow.agent.exchange import ExchangeLog
+from graphflow.agent.feed import EventFeed
+from graphflow.agent.fragments import Fragments
+from graphflow.agent.handoff import hand_over
+from graphflow.agent.heard import HeardRecorder
+from graphflow.agent.options import SessionOptions
+from graphflow.agent.pipeline import IOFactory, PipelineParts, StageOverrides, build_pipeline
+from graphflow.agent.replies import AgentReplies
+from graphflow.agent.speech import SpeechHandle
+from graphflow.agent.speeches import Speeches
+from graphflow.agent.stages import StageSet
+from graphflow.agent.states import ConversationState
+from graphflow.agent.tool_context import RunContext
+from graphflow.compiler.plan import CompiledGraph
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.events import (
     AgentPaused,
     AgentResumed,
     AgentStartedSpeaking,
@@ -29,20 +39,10 @@ from graphflow.agent.events import (
     UserStartedSpeaking,
     UserStoppedSpeaking,
     UserTranscript,
+    Utterance,
 )
-from graphflow.agent.exchange import ExchangeLog
-from graphflow.agent.feed import EventFeed
-from graphflow.agent.fragments import Fragments
-from graphflow.agent.handoff import hand_over
-from graphflow.agent.heard import HeardRecorder
-from graphflow.agent.playout import Playout, PlayoutEvent
-from graphflow.agent.speech import SpeechHandle
-from graphflow.agent.speeches import Speeches
-from graphflow.agent.stages import AgentStages
-from graphflow.agent.states import ConversationState
-from graphflow.agent.tool_context import RunContext
-from graphflow.compiler.plan import CompiledGraph
-from graphflow.errors import ConfigError
+from graphflow.conversation.model import ChatModel
+from graphflow.conversation.playout import PlayoutEvent
 from graphflow.frames import (
     AudioFrame,
     EndOfTurn,
@@ -56,42 +56,60 @@ from graphflow.frames import (
     SpeechStopped,
     ToolCall,
     Transcript,
+    TurnKind,
 )
-from graphflow.graph import Graph
+from graphflow.models import ModelHub
 from graphflow.runtime.clock import Clock, RealtimeClock
-from graphflow.runtime.events import CancelFired, NodeIssue, RunEvent, RunFinished
+from graphflow.runtime.events import CancelFired, NodeEvent, NodeIssue, RunEvent, RunFinished
 from graphflow.runtime.runner import GraphRunner
 from graphflow.runtime.stats import LatencyStats
 from graphflow.runtime.wiring import RunOptions
-
-if TYPE_CHECKING:
-    from nodes.gate.interruption import InterruptionGate
-    from nodes.llm.base import LLMNode
+from graphflow.timebase import to_seconds
+from nodes.llm.base import LLMNode
 
 USER_FIGURES = ("vad_ms", "transcript_ms", "end_of_turn_ms")
 """The figures of an exchange kept on the user's message (the rest go on the agent's)."""
 
 
-class Utterance(msgspec.Struct, frozen=True, kw_only=True):
-    """One line of the conversation, times in seconds on the input's timeline."""
-
-    role: str
-    text: str
-    start: float
-    end: float
-    interrupted: bool = False
-
-
 class AgentSession:
-    """Runs a voice graph and keeps the conversation (history, transcript, events, metrics)."""
+    """Runs a voice graph it builds from one options struct, and keeps the conversation.
+
+    ``options`` says what to build (providers, VAD, turn detection, gate, tool loop);
+    ``agent`` brings instructions, tools, hooks and perhaps stages of its own; ``io``
+    replaces the file source and sink (with room nodes, for instance); ``hub`` shares
+    loaded models between sessions; ``overrides`` puts given nodes in place of the
+    configured providers; ``userdata`` is handed to the agent's tools.
+    """
 
     def __init__(
-        self, graph: Graph, *, playout: Playout, chat: ChatContext, agent: Agent | None = None
+        self,
+        options: SessionOptions | None = None,
+        *,
+        agent: Agent | None = None,
+        io: IOFactory | None = None,
+        hub: ModelHub | None = None,
+        overrides: StageOverrides | None = None,
+        userdata: object = None,
     ) -> None:
-        self.graph = graph
-        self.playout = playout
-        self.chat = chat
-        self.agent = agent or Agent()
+        self.options = o = options or SessionOptions()
+        self.agent = agent or Agent(o.instructions)
+        self.chat = ChatContext(self.agent.instructions)
+        self.userdata = userdata
+        """Handed to the agent's tools (``RunContext.userdata``)."""
+        self.fragments = Fragments(o.gate.join_below_words)
+        """Whether the user's latest message is open (its reply was cut unheard): the next words join it."""
+        self.replies = AgentReplies(self, o.tool_loop)
+        """The language-model stage's replies: the tool loop, handoffs, early replies."""
+        own = StageSet(stt=self.agent.stt, llm=self.agent.llm, tts=self.agent.tts)
+        parts = PipelineParts(self.replies, hub or ModelHub(), io, overrides, own)
+        pipeline = build_pipeline(o, parts)
+        self.graph = pipeline.graph
+        self.playout = pipeline.playout
+        self.gate = pipeline.gate
+        self.control = pipeline.control
+        self.stages = pipeline.stages
+        """The graph's stage nodes and the providers handed-to agents bring."""
+        self.agent.session = self
         self.transcript: list[Utterance] = []
         self.metrics: list[TurnMetrics] = []
         self.errors: list[SessionError] = []
@@ -107,41 +125,17 @@ class AgentSession:
         """How late input audio frames leave the VAD, against their real-time schedule (ns).
 
         A histogram only, so a long session costs no memory per frame; a benchmark that
-        wants every sample replaces it with ``LatencyStats(keep=N)`` before running."""
-        self.state = ConversationState(self._emit)
+        wants every sample calls :meth:`keep_frame_lag` before running."""
+        self.state = ConversationState(self._emit, away_after_s=o.away_after_s)
         """The user's and the agent's state (``state.user``, ``state.agent``)."""
-        self.userdata: object = None
-        """Handed to the agent's tools (``RunContext.userdata``)."""
-        self.llm: LLMNode | None = None
-        self.control: SessionControl | None = None
-        self.gate: InterruptionGate | None = None
-        self.stages: AgentStages | None = None
-        """The graph's stage nodes and the providers handed-to agents bring (set by ``build_session``)."""
-        playout.listeners.append(self._on_playout)
-        self.speeches = Speeches(playout, self._interrupt_speech)
+        self.speeches = Speeches(self.playout, self._interrupt_speech)
         """The handles of the replies not yet heard."""
-        self._heard = HeardRecorder(chat)
-        self.fragments = Fragments()
-        """Whether the user's latest message is open (its reply was cut unheard): the next words join it."""
+        self._heard = HeardRecorder(self.chat)
 
     # ------------------------------------------------------------------ agent
-    def attach_llm(self, llm: LLMNode) -> None:
-        """Let ``llm`` run the agent's tools in this session and report calls and handoffs to it."""
-        self.llm = llm
-        llm.chat = self.chat
-        llm.agent = self.agent
-        self.agent.session = self
-        llm.context_factory = self._tool_context
-        llm.on_handoff = self.update_agent
-        llm.listeners.append(self._on_llm_event)
-        llm.fragments = self.fragments
+    def tool_context(self, call: ToolCall) -> RunContext:
+        """The context a tool call runs with: this session, its user data, the current speech."""
 
-    def _on_llm_event(self, event: SessionEvent) -> None:
-        if isinstance(event, FunctionCalls):
-            self._heard.calls_made(event)
-        self._emit(event)
-
-    def _tool_context(self, call: ToolCall) -> RunContext:
         def forbid() -> None:
             self.playout.interruptible = False
 
@@ -154,16 +148,21 @@ class AgentSession:
             disallow_interruptions=forbid,
         )
 
+    def llm_provider(self) -> ChatModel | None:
+        """The model the agent in charge brought, if the graph's stage does not answer itself."""
+        provider = self.stages.provider("llm")
+        return provider if isinstance(provider, LLMNode) else None
+
     async def _wait_heard(self) -> None:
         """Wait until what the current reply has said so far has been heard."""
-        mark = await self.llm.mark() if self.llm is not None else None
+        mark = await self.replies.mark()
         if mark is not None:
             await self.playout.wait_mark(*mark)
 
     @property
     def current_speech(self) -> SpeechHandle | None:
         """The reply being prepared or played now, if any."""
-        replying = self.llm.replying if self.llm is not None else None
+        replying = self.replies.replying
         if replying is not None:
             return self.speeches.get(replying.reply_id, replying.turn.generation)
         if self.playout.speaking:
@@ -183,29 +182,28 @@ class AgentSession:
         instructions join the conversation, that reply's next step follows them, and
         its handle is returned.
         """
-        if self.llm is not None and self.llm.busy:
+        if self.replies.busy:
             if instructions:
                 self.chat.add("system", instructions)
             current = self.current_speech
             if current is not None:
                 return current
-        return await self._request(instructions, GENERATE, allow_interruptions)
+        return await self._request(instructions, TurnKind.GENERATE, allow_interruptions)
 
     async def say(self, text: str, *, allow_interruptions: bool = True) -> SpeechHandle:
         """The agent says ``text`` as it is; returns the reply's handle (await it to wait until heard)."""
-        return await self._request(text, SAY, allow_interruptions)
+        return await self._request(text, TurnKind.SAY, allow_interruptions)
 
-    async def _request(self, text: str, reason: str, allow_interruptions: bool) -> SpeechHandle:
-        control = self._control()
+    async def _request(self, text: str, kind: TurnKind, allow_interruptions: bool) -> SpeechHandle:
+        control = self.control
         handle = self.speeches.new(control.generation, allow_interruptions=allow_interruptions)
-        await control.request(text, reason, reply_id=handle.id)
+        await control.request(text, kind, reply_id=handle.id)
         return handle
 
     def interrupt(self) -> None:
         """Stop what the agent is saying or preparing, as a barge-in would."""
         self.fragments.interrupting()  # the program's cut, not the user's: nothing to join
-        if self.gate is not None:
-            self.gate.interrupt()
+        self.gate.interrupt()
 
     def _interrupt_speech(self, handle: SpeechHandle) -> None:
         """``handle.interrupt()``: cut it now if it is under way, or withdraw it if it waits."""
@@ -213,16 +211,12 @@ class AgentSession:
         if handle.started or (current is not None and current.id == handle.id):
             self.interrupt()
             return
-        if self.llm is not None:
-            self.llm.withdrawn.add(handle.id)
+        self.replies.withdraw(handle.id)
         self.speeches.cancel(handle.id)
 
-    def _control(self) -> SessionControl:
-        if self.control is None:
-            raise ConfigError(
-                "this session's graph has no SessionControl node", hint="build it with build_session"
-            )
-        return self.control
+    def keep_frame_lag(self, samples: int) -> None:
+        """Keep up to ``samples`` frame-lag samples (a benchmark's percentiles), not a histogram only."""
+        self.frame_lag = LatencyStats(keep=samples)
 
     # ---------------------------------------------------------------- running
     def compile(self) -> CompiledGraph:
@@ -231,8 +225,6 @@ class AgentSession:
 
     async def run(self, clock: Clock | None = None, *, trace: bool = False) -> None:
         """Run the conversation until the input ends."""
-        if self.gate is not None:
-            self.fragments.join_below_words = self.gate.options.join_below_words
         self.runner = self.compile().runner(
             RunOptions(clock=clock or RealtimeClock(), trace=trace, observers=(self,))
         )
@@ -240,8 +232,7 @@ class AgentSession:
             await self.runner.run()
         finally:
             self.speeches.close()
-            if self.stages is not None:
-                await self.stages.close()
+            await self.stages.close()
             self.state.close()
             self.feed.close()
 
@@ -260,7 +251,7 @@ class AgentSession:
 
     # ------------------------------------------------------------- observing
     def see(self, frame: Frame) -> None:
-        """Called by the graph's taps for the frames the session follows."""
+        """Follow a frame the graph's tap published."""
         now = self.now()
         if isinstance(frame, AudioFrame) and not isinstance(frame, SpeechAudio):
             base = self.playout.timeline.base
@@ -283,18 +274,10 @@ class AgentSession:
         elif isinstance(frame, Transcript):
             if frame.final:
                 self._log.current.final_at = frame.created
-            self._emit(
-                UserTranscript(
-                    at=now,
-                    media=frame.end,
-                    text=frame.text,
-                    final=frame.final,
-                    start=frame.start,
-                    end=frame.end,
-                )
-            )
+            text, final, start, end = frame.text, frame.final, frame.start, frame.end
+            self._emit(UserTranscript(at=now, media=end, text=text, final=final, start=start, end=end))
         elif isinstance(frame, EndOfTurn):
-            if frame.reason != PREEMPTIVE:
+            if frame.kind != TurnKind.PREEMPTIVE:
                 self._end_turn(frame, now)
         elif isinstance(frame, ReplyDelta):
             if frame.text:  # not a playout mark
@@ -307,33 +290,41 @@ class AgentSession:
             self._log.audio(frame)
 
     def on_event(self, event: RunEvent) -> None:
-        """Run events: node issues and failures become session errors."""
-        if isinstance(event, NodeIssue):
-            error = SessionError(
-                at=event.at,
-                node=event.node,
-                code=event.code,
-                message=event.message,
-                retryable=event.retryable,
+        """All the session hears of its graph comes here: published frames and events, issues, cancels."""
+        if isinstance(event, NodeEvent):
+            self._published(event.payload)
+        elif isinstance(event, NodeIssue):
+            code, message, retryable = event.code, event.message, event.retryable
+            self._error(
+                SessionError(at=event.at, node=event.node, code=code, message=message, retryable=retryable)
             )
-            self.errors.append(error)
-            self._emit(error)
         elif isinstance(event, CancelFired):
             self.speeches.cancelled(event.new_generation)
             self.fragments.cancelled(event.new_generation)
         elif isinstance(event, RunFinished) and event.error:
-            error = SessionError(at=event.at, node="", code="session.failed", message=event.error, fatal=True)
-            self.errors.append(error)
-            self._emit(error)
+            self._error(
+                SessionError(at=event.at, node="", code="session.failed", message=event.error, fatal=True)
+            )
 
     def now(self) -> int:
         """The session's clock time (0 before it runs)."""
-        rt = self.runner.state if self.runner is not None and self.runner._rt is not None else None
-        return rt.clock.now() if rt is not None else 0
+        return self.runner.now() if self.runner is not None else 0
+
+    def _published(self, payload: object) -> None:
+        """What a node published: a tapped frame, a playout change, a reply's event."""
+        if isinstance(payload, Frame):
+            self.see(payload)
+        elif isinstance(payload, PlayoutEvent):
+            self.speeches.on_playout(payload)
+            self._on_playout(payload)
+        elif isinstance(payload, SessionEvent):
+            if isinstance(payload, FunctionCalls):
+                self._heard.calls_made(payload)
+            self._emit(payload)
 
     # ---------------------------------------------------------------- helpers
     def _end_turn(self, turn: EndOfTurn, now: int) -> None:
-        typed = turn.reason == TYPED
+        typed = turn.kind == TurnKind.TYPED
         self._log.turn_ended(turn, typed=typed)
         if typed:  # no speech behind it: it happened when it arrived
             start = end = self.playout.timeline.media(turn.created)
@@ -341,15 +332,13 @@ class AgentSession:
             start = self._user_start if self._user_start is not None else turn.speech_end
             end = turn.speech_end
             self._user_start = None
-        self.transcript.append(Utterance(role="user", text=turn.text, start=start / 1e9, end=end / 1e9))
+        self.transcript.append(
+            Utterance(role="user", text=turn.text, start=to_seconds(start), end=to_seconds(end))
+        )
+        text, reason, p, evidence, kind = turn.text, turn.reason, turn.probability, turn.evidence, turn.kind
         self._emit(
             TurnEnded(
-                at=now,
-                media=end,
-                text=turn.text,
-                reason=turn.reason,
-                probability=turn.probability,
-                evidence=turn.evidence,
+                at=now, media=end, text=text, reason=reason, probability=p, evidence=evidence, kind=kind
             )
         )
 
@@ -366,29 +355,19 @@ class AgentSession:
             if not started:  # cut before its first audio: the user heard nothing, nothing stopped
                 self._heard.heard(event.reply_id, event.heard, interrupted=event.interrupted, at=event.at)
                 return
+            end, cut = to_seconds(event.media_at), event.interrupted
             self.transcript.append(
-                Utterance(
-                    role="agent",
-                    text=event.heard,
-                    start=start / 1e9,
-                    end=event.media_at / 1e9,
-                    interrupted=event.interrupted,
-                )
+                Utterance(role="agent", text=event.heard, start=to_seconds(start), end=end, interrupted=cut)
             )
             figures = self._log.figures(event.reply_id)
-            figures["started_speaking_s"] = start / 1e9
-            figures["stopped_speaking_s"] = event.media_at / 1e9
+            figures["started_speaking_s"] = to_seconds(start)
+            figures["stopped_speaking_s"] = end
             self._heard.heard(
                 event.reply_id, event.heard, interrupted=event.interrupted, at=event.at, metrics=figures
             )
+            at, media, reply_id, heard = event.at, event.media_at, event.reply_id, event.heard
             self._emit(
-                AgentStoppedSpeaking(
-                    at=event.at,
-                    media=event.media_at,
-                    reply_id=event.reply_id,
-                    heard=event.heard,
-                    interrupted=event.interrupted,
-                )
+                AgentStoppedSpeaking(at=at, media=media, reply_id=reply_id, heard=heard, interrupted=cut)
             )
         elif event.kind == "paused":
             self._emit(AgentPaused(at=event.at, media=event.media_at))
@@ -405,6 +384,10 @@ class AgentSession:
             turn = {k: getattr(metrics, k) for k in USER_FIGURES}
             self.chat.replace(user, metrics={k: v for k, v in turn.items() if v is not None})
         self._emit(metrics)
+
+    def _error(self, error: SessionError) -> None:
+        self.errors.append(error)
+        self._emit(error)
 
     def _emit(self, event: SessionEvent) -> None:
         self.feed.emit(event)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from graphflow.agent.playout import Playout, PlayoutEvent
 from graphflow.agent.speech import SpeechHandle
+from graphflow.conversation.playout import Playout, PlayoutEvent
 
 
 class Speeches:
-    """Every reply not yet done, with its handle; follows the playout to finish them."""
+    """Every reply not yet done, with its handle; the session shows it the playout to finish them."""
 
     def __init__(self, playout: Playout, interrupt: Callable[[SpeechHandle], None]) -> None:
         self.playout = playout
         self._interrupt = interrupt
         self._open: dict[str, tuple[SpeechHandle, int]] = {}
         self._ids = itertools.count(1)
-        playout.listeners.append(self._on_playout)
 
     def new(self, generation: int, *, allow_interruptions: bool = True) -> SpeechHandle:
         """A handle for a reply a program asks for (its id goes into the request)."""
@@ -58,7 +57,8 @@ class Speeches:
         for reply_id in list(self._open):
             self._done(reply_id, heard="", interrupted=True)
 
-    def _on_playout(self, event: PlayoutEvent) -> None:
+    def on_playout(self, event: PlayoutEvent) -> None:
+        """Follow the playout: a reply started being heard, or finished."""
         found = self._open.get(event.reply_id)
         if found is None:
             return

@@ -4,9 +4,10 @@ A session's graph has one STT, one LLM and one TTS node. An agent may bring its 
 (``Agent(stt=..., llm=..., tts=...)``): the agent a session starts with puts its nodes
 in the graph itself (so ``graphflow render`` shows them). When the conversation is
 handed to another agent, its own nodes become the graph nodes' *providers*: the graph's
-STT node keeps segmenting but asks the provider for text, the LLM node keeps running
-the tool loop but streams from the provider, the TTS node keeps splitting sentences
-but speaks with the provider's voice (resampled to the graph's rate). An agent without
+STT node keeps segmenting but asks the provider for text, the session's replies keep
+running the tool loop but stream from the provider's model, the TTS node keeps
+splitting sentences but speaks with the provider's voice (resampled to the graph's
+rate). An agent's own LLM node in the graph is the model of the graph's LLM stage. An agent without
 a stage of its own uses the session's default for it.
 
 A provider is set up (its model loaded) when the handoff happens — a handoff whose
@@ -51,6 +52,7 @@ class AgentStages:
         self._hosted = {
             stage: HostedNodes(node) for stage in STAGES if (node := graph.get(stage)) is not None
         }
+        self._current: dict[str, Node | None] = dict.fromkeys(self._hosted)
 
     def plan(self, agent: object) -> dict[str, Node | None]:
         """The provider each graph stage needs for ``agent`` (None: the graph node does the work).
@@ -61,10 +63,10 @@ class AgentStages:
         for stage, hosted in self._hosted.items():
             host = hosted.host
             wanted = getattr(agent, stage, None) or self.defaults.get(stage) or host
-            if wanted is host:
+            if wanted is host or wanted is getattr(host, "model", None):
                 plan[stage] = None
                 continue
-            if not hasattr(host, "provider") or not isinstance(wanted, _provider_type(host)):
+            if not _takes_providers(host) or not isinstance(wanted, _provider_type(host)):
                 raise ConfigError(
                     f"the graph's {stage} node {host.name!r} ({type(host).__name__}) cannot use "
                     f"{type(wanted).__name__} {wanted.name!r} as its provider",
@@ -84,11 +86,16 @@ class AgentStages:
 
     def current(self) -> dict[str, Node | None]:
         """The providers in use now."""
-        return {stage: getattr(hosted.host, "provider", None) for stage, hosted in self._hosted.items()}
+        return dict(self._current)
+
+    def provider(self, stage: str) -> Node | None:
+        """The provider ``stage`` uses now (None: the graph's node does the work)."""
+        return self._current.get(stage)
 
     def apply(self, plan: dict[str, Node | None]) -> None:
-        """Make the graph's stage nodes use ``plan``'s providers."""
+        """Make the graph's stage nodes use ``plan``'s providers (the LLM's: through the replies)."""
         for stage, provider in plan.items():
+            self._current[stage] = provider
             host = self._hosted[stage].host
             if hasattr(host, "provider"):
                 host.provider = provider
@@ -96,12 +103,20 @@ class AgentStages:
     async def close(self) -> None:
         """Close every provider that was set up (when the session ends)."""
         first: Exception | None = None
-        for hosted in self._hosted.values():
+        for stage, hosted in self._hosted.items():
+            self._current[stage] = None
             if hasattr(hosted.host, "provider"):
                 hosted.host.provider = None
             first = first or await hosted.close()
         if first is not None:
             raise first
+
+
+def _takes_providers(host: Node) -> bool:
+    """Whether ``host`` can do its work with another node (STT and TTS stages, every LLM stage)."""
+    from nodes.llm.base import LLMNode
+
+    return hasattr(host, "provider") or isinstance(host, LLMNode)
 
 
 def _provider_type(host: Node) -> type[Node]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from graphflow.agent.events import (
+from graphflow.conversation.events import (
     AgentStartedSpeaking,
     AgentStateChanged,
     AgentStoppedSpeaking,
@@ -20,6 +20,7 @@ from graphflow.agent.events import (
     UserStateChanged,
     UserStoppedSpeaking,
 )
+from graphflow.timebase import from_seconds
 
 USER_STATES = ("listening", "speaking", "away")
 """What the user can be doing."""
@@ -84,5 +85,5 @@ class ConversationState:
     def _away(self) -> None:
         self._timer = None
         if self.user == "listening" and self.agent == "listening":
-            at = self._last_at + round(self.away_after_s * 1e9)
+            at = self._last_at + from_seconds(self.away_after_s)
             self._user("away", SessionEvent(at=at))

@@ -21,7 +21,13 @@ from typing import Any
 import msgspec
 
 from graphflow.agent.agent import STAND_INS, Agent
-from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
+from graphflow.conversation.events import (
+    AgentHandoff,
+    AgentMessage,
+    FunctionCalls,
+    FunctionOutput,
+    SessionEvent,
+)
 from graphflow.frames import ToolCall
 
 

@@ -1,7 +1,7 @@
 """A session without audio: typed turns in, the turn's messages, tool calls and handoffs out.
 
-It runs the same language-model node a voice session runs, in a small graph (turn input
-→ LLM → reply collector), so an agent's instructions, tools, hooks and handoffs behave
+It runs the same language-model stage and replies a voice session runs, in a small graph
+(turn input → LLM → reply collector), so an agent's instructions, tools, hooks and handoffs behave
 as they do in a call. ``graphflow chat`` and the tests of agents use it::
 
     async with TextSession(RestaurantAgent()) as session:
@@ -17,22 +17,31 @@ from collections.abc import Callable
 from typing import Any
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.chat import ChatContext
-from graphflow.agent.control import GENERATE, TYPED
-from graphflow.agent.events import AgentHandoff, AgentMessage, FunctionCalls, FunctionOutput, SessionEvent
+from graphflow.agent.fragments import Fragments
 from graphflow.agent.handoff import hand_over
+from graphflow.agent.replies import AgentReplies, ToolLoopOptions
 from graphflow.agent.stages import AgentStages, StageSet
 from graphflow.agent.testing import RunResult, TurnEvent, from_session_event
 from graphflow.agent.tool_context import RunContext
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.events import (
+    AgentHandoff,
+    AgentMessage,
+    FunctionCalls,
+    FunctionOutput,
+    SessionEvent,
+)
+from graphflow.conversation.model import ChatModel
 from graphflow.errors import ConfigError, GraphflowError
-from graphflow.frames import EndOfTurn, Frame, ReplyEnd, ToolCall
+from graphflow.frames import EndOfTurn, Frame, ReplyEnd, ToolCall, TurnKind
 from graphflow.graph import Graph
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 from graphflow.runtime.clock import Clock, RealtimeClock
+from graphflow.runtime.events import NodeEvent, RunEvent
 from graphflow.runtime.runner import GraphRunner
 from graphflow.runtime.wiring import RunOptions
-from nodes.llm.base import LLMNode, ToolLoopOptions
+from nodes.llm.base import LLMNode
 
 TURN_TIMEOUT_S = 60.0
 """How long one turn may take before ``run`` gives up."""
@@ -86,18 +95,14 @@ class TextSession:
         if llm is None:
             from nodes.llm.local import LocalResponder, LocalResponderOptions
 
-            llm = LocalResponder(LocalResponderOptions(ttft_ms=0, tokens_per_second=0), name="llm")
+            llm = LocalResponder(LocalResponderOptions(ttft_ms=0, tokens_per_second=0), name="model")
         own = agent.llm if isinstance(agent.llm, LLMNode) else None
-        self.llm = own or llm
+        self.replies = AgentReplies(self, tool_loop)
+        """The tool loop, handoffs and the rest, as in a voice session."""
+        self.llm = LLMNode(name="llm", replies=self.replies, model=own or llm)
+        """The language-model stage; it streams from the agent's own model, or ``llm``."""
         self.stages = AgentStages(StageSet(llm=self.llm), StageSet(llm=llm if own is not None else None))
-        """The model an agent handed to brings (its ``llm``) answers through the session's LLM node."""
-        llm = self.llm
-        llm.chat = self.chat
-        llm.agent = agent
-        llm.tool_loop = tool_loop or ToolLoopOptions()
-        llm.context_factory = self._context
-        llm.on_handoff = self.update_agent
-        llm.listeners.append(self._on_event)
+        """The model an agent handed to brings (its ``llm``) answers through the session's LLM stage."""
         self.clock = clock or RealtimeClock()
         self._input = TurnInput(name="turns")
         self._events: list[TurnEvent] = []
@@ -111,7 +116,7 @@ class TextSession:
         """Start the graph and enter the agent; returns what ``on_enter`` caused."""
         g = Graph("text_session")
         g.chain(self._input, self.llm, ReplyCollector(self._on_reply, name="replies"))
-        self._runner = g.compile().runner(RunOptions(clock=self.clock))
+        self._runner = g.compile().runner(RunOptions(clock=self.clock, observers=(self,)))
         self._task = asyncio.ensure_future(self._runner.run())
         self._events = []
         agent = self.agent
@@ -142,7 +147,7 @@ class TextSession:
     async def run(self, user_input: str) -> RunResult:
         """The user says ``user_input``; returns the events of the agent's answer."""
         self._events = [from_session_event(AgentMessage(at=0, reply_id="", text=user_input), role="user")]
-        return await self._turn(user_input, TYPED)
+        return await self._turn(user_input, TurnKind.TYPED)
 
     async def generate_reply(self, instructions: str = "") -> RunResult:
         """Ask the agent for a reply now (``instructions`` apply to this reply only).
@@ -155,7 +160,7 @@ class TextSession:
                 self.chat.add("system", instructions)
             return RunResult([])
         self._events = []
-        return await self._turn(instructions, GENERATE)
+        return await self._turn(instructions, TurnKind.GENERATE)
 
     async def say(self, text: str) -> RunResult:
         """The agent says ``text`` as it is (no model call)."""
@@ -172,7 +177,7 @@ class TextSession:
         self.agent.tools = self.agent.tools.replace(name, stand_in)
 
     # ---------------------------------------------------------------- helpers
-    async def _turn(self, text: str, reason: str) -> RunResult:
+    async def _turn(self, text: str, kind: TurnKind) -> RunResult:
         if self._task is None:
             raise ConfigError("the text session is not started", hint="use `async with TextSession(agent)`")
         if self._task.done():
@@ -181,7 +186,7 @@ class TextSession:
         self._turns += 1
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
-        await self._input.queue.put(EndOfTurn(text=text, reason=reason, created=self.clock.now()))
+        await self._input.queue.put(EndOfTurn(text=text, kind=kind, created=self.clock.now()))
         watched: list[asyncio.Future[Any]] = [self._waiter, self._task]
         done, _ = await asyncio.wait(watched, timeout=TURN_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
         if self._waiter not in done:
@@ -203,6 +208,21 @@ class TextSession:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(end)
 
+    @property
+    def fragments(self) -> Fragments | None:
+        """None: typed messages are never joined."""
+        return None
+
+    def llm_provider(self) -> ChatModel | None:
+        """The model the agent in charge brought after a handoff (None: the stage's own)."""
+        provider = self.stages.provider("llm")
+        return provider if isinstance(provider, LLMNode) else None
+
+    def on_event(self, event: RunEvent) -> None:
+        """The run's events: what the replies published becomes this turn's events."""
+        if isinstance(event, NodeEvent) and isinstance(event.payload, SessionEvent):
+            self._on_event(event.payload)
+
     def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, AgentMessage):
             self.chat.add("assistant", event.text)
@@ -211,6 +231,6 @@ class TextSession:
         elif isinstance(event, AgentMessage | FunctionOutput | AgentHandoff):
             self._events.append(from_session_event(event))
 
-    def _context(self, call: ToolCall) -> RunContext:
+    def tool_context(self, call: ToolCall) -> RunContext:
         """A tool's context; nothing is played in a text session, so waiting for playout returns at once."""
         return RunContext(session=self, userdata=self.userdata, call=call)

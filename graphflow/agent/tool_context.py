@@ -7,29 +7,10 @@ is filled in when the tool runs and never appears in the schema the model sees.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
+from graphflow.conversation.chat import ToolCallLike
 from graphflow.frames.agent import ToolCall
-
-
-class ToolCallLike(Protocol):
-    """Anything shaped like a tool call: an id, a tool name and the JSON text of the arguments."""
-
-    @property
-    def id(self) -> str:
-        """The call id the model gave (echoed back with the result)."""
-        ...
-
-    @property
-    def name(self) -> str:
-        """The name of the tool the model asked for."""
-        ...
-
-    @property
-    def arguments(self) -> str:
-        """The arguments as the JSON text the model produced."""
-        ...
-
 
 NO_CALL = ToolCall(id="", name="", arguments="{}")
 """The call a context describes when it was made outside of a model's request (tests, scripts)."""

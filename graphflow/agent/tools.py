@@ -21,8 +21,9 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import msgspec
 
-from graphflow.agent.tool_context import RunContext, ToolCallLike
+from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tool_schema import ToolSpec, describe, describe_raw, explain
+from graphflow.conversation.chat import ToolCallLike
 from graphflow.errors import ConfigError, GraphflowError
 
 __all__ = [

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphflow.agent.events import TurnMetrics
 from graphflow.bench.standins import ProviderCall
+from graphflow.conversation.events import TurnMetrics
 from graphflow.timebase import MS
 
 

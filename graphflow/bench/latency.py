@@ -24,7 +24,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from graphflow.agent.events import AgentPaused, AgentStoppedSpeaking, TurnMetrics, UserStartedSpeaking
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.bench.attribution import attribute, configured_engine_added
 from graphflow.bench.recordings import RATE, Recording, barge_in_recording, load_pcm
@@ -37,14 +38,13 @@ from graphflow.bench.standins import (
     StandInTTS,
     StandInTTSOptions,
 )
+from graphflow.conversation.events import AgentPaused, AgentStoppedSpeaking, TurnMetrics, UserStartedSpeaking
 from graphflow.errors import ConfigError
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
 from graphflow.runtime.heap import freeze_loaded
-from graphflow.runtime.stats import LatencyStats
 from graphflow.timebase import MS
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
-from nodes.turn.options import TurnOptions
+from nodes.llm.base import LLMNode
 
 UNKNOWN_WORDS = "Can you tell me more about that?"
 """What the stand-in STT says for a recording without a reference transcript (a question, so the
@@ -69,6 +69,8 @@ class LatencyOptions(msgspec.Struct, frozen=True):
     preemptive: bool = False
     """Off by default here: stages then run one after the other, as in Pipecat's pipeline, so
     the whole LLM call lies between the turn decision and the first audio."""
+    session: SessionOptions | None = None
+    """The sessions' options (``--set`` overrides); the recording and the fields above win."""
 
 
 @dataclass
@@ -141,22 +143,19 @@ def build(
     stages: Stages = standin_stages,
 ) -> AgentSession:
     """A session on ``path``: stand-ins (made by ``stages``) or real models, as ``options.mode`` says."""
-    agent = VoiceAgentOptions(
-        input=str(path),
-        tail_silence_ms=6000 if options.barge_in else 3000,
-        turn=TurnOptions(preemptive=options.preemptive),
+    base = options.session or SessionOptions()
+    agent = msgspec.structs.replace(
+        base,
+        files=FileIO(input=str(path), tail_silence_ms=6000 if options.barge_in else 3000),
+        turn=msgspec.structs.replace(base.turn, preemptive=options.preemptive),
     )
     if options.mode == "models":
-        session = build_session(agent, hub=hub)
-        session.frame_lag = LatencyStats(keep=LAG_SAMPLES)
-        return session
-    if options.mode != "standin":
+        session = AgentSession(agent, hub=hub)
+    elif options.mode == "standin":
+        session = AgentSession(agent, hub=hub, overrides=stages(options, script))
+    else:
         raise ConfigError(f"unknown bench mode {options.mode!r}", hint="standin or models")
-    overrides = stages(options, script)
-    session = build_session(agent, hub=hub, overrides=overrides)
-    session.frame_lag = LatencyStats(keep=LAG_SAMPLES)
-    assert overrides.llm is not None
-    overrides.llm.chat = session.chat  # type: ignore[attr-defined]
+    session.keep_frame_lag(LAG_SAMPLES)
     return session
 
 
@@ -206,8 +205,9 @@ def standin_calls(session: AgentSession) -> tuple[list[ProviderCall], list[Provi
     llm: list[ProviderCall] = []
     tts: list[ProviderCall] = []
     for node in session.graph.nodes():
-        if isinstance(node, StandInLLM):
-            llm = node.calls
+        model = node.model if isinstance(node, LLMNode) and node.model is not None else node
+        if isinstance(model, StandInLLM):  # the stage itself, or the stand-in it streams from
+            llm = model.calls
         elif isinstance(node, StandInTTS):
             tts = node.calls
     return llm, tts

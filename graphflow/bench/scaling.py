@@ -24,7 +24,7 @@ from graphflow.bench.attribution import attribute
 from graphflow.bench.latency import UNKNOWN_WORDS, LatencyOptions, build, load_models, scenario, standin_calls
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
-from graphflow.timebase import MS
+from graphflow.timebase import MS, to_seconds
 
 LAG_BUDGET_MS = 20.0
 """The p99 frame lag a session may have and still count as served in real time."""
@@ -78,7 +78,7 @@ async def _run_many(
 
 
 async def _staggered(session: object, clock: RealtimeClock, offset_ns: float) -> None:
-    await asyncio.sleep(offset_ns / 1e9)  # sessions start spread over one frame, as calls do
+    await asyncio.sleep(to_seconds(round(offset_ns)))  # sessions start spread over one frame, as calls do
     await session.run(clock)  # type: ignore[attr-defined]
 
 

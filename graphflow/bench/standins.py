@@ -16,11 +16,11 @@ from collections.abc import AsyncGenerator
 import msgspec
 import numpy as np
 
-from graphflow.agent.chat import ChatContext
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
 from graphflow.timebase import MS
-from nodes.llm.base import Chunk
 from nodes.llm.local import LocalResponder, LocalResponderOptions, tokens
 from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
 from nodes.tts.sentences import SentenceTTS
@@ -100,16 +100,15 @@ class StandInLLM(LocalResponder):
         options: StandInLLMOptions | None = None,
         *,
         name: str | None = None,
-        chat: ChatContext | None = None,
     ) -> None:
-        super().__init__(options or StandInLLMOptions(), name=name, chat=chat)
+        super().__init__(options or StandInLLMOptions(), name=name)
         self.calls: list[ProviderCall] = []
         """Every call that produced a first chunk: start → first chunk."""
 
-    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         """Wait the time to first token, then give the whole reply (and any tool calls)."""
         start = self.now()
-        reply, calls = self.plan(chat)
+        reply, calls = self.plan(chat, tools)
         due = start + round(self.options.ttft_ms * MS)
         await self.clock.sleep_until(due + round(self.options.late_ms * MS))
         self.calls.append(ProviderCall(start, self.now(), due))

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphflow.agent.events import TurnMetrics
+from graphflow.conversation.events import TurnMetrics
 
 MILESTONES = (
     ("vad", "VAD end of speech"),

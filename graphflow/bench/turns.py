@@ -22,16 +22,16 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from graphflow.agent.options import SessionOptions
 from graphflow.bench.cuts import RATE, TurnCut, cut_audio
 from graphflow.bench.stats import percentiles
-from graphflow.frames.speech import EndOfTurn, Transcript, VADEvent
+from graphflow.frames.speech import EndOfTurn, Transcript, TurnKind, VADEvent
 from graphflow.graph import Graph
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
 from graphflow.runtime.wiring import RunOptions
-from graphflow.timebase import MS
+from graphflow.timebase import MS, from_seconds
 
-PREEMPTIVE = "preemptive"
 """The reason of a tentative turn (not a decision)."""
 OWN_SPEECH_S = 0.6
 """A decision belongs to the cut when the speech it ends finished at most this long before the cut."""
@@ -46,8 +46,8 @@ class TurnBenchOptions(msgspec.Struct, frozen=True):
     """An incomplete cut is held when no turn ended within this long after the cut."""
     within_ms: float = 500.0
     """A complete cut is caught when its turn ended within this long after the cut."""
-    stt: str = "whisper"
-    """The speech-to-text provider of the listening half."""
+    session: SessionOptions = SessionOptions()
+    """The listening half's options: VAD, speech-to-text provider, turn detector (``--set``)."""
 
 
 class CutResult(msgspec.Struct, frozen=True):
@@ -88,21 +88,20 @@ def write_cut(cut: TurnCut, fixtures_dir: Path, tail_s: float, out: Path) -> Pat
     return out
 
 
-def listening_graph(path: Path, hub: ModelHub, stt: str) -> tuple[Graph, Any, Any, Any, Any]:
+def listening_graph(path: Path, hub: ModelHub, o: SessionOptions) -> tuple[Graph, Any, Any, Any, Any]:
     """Source → resampler → VAD → STT → turn detector → sink, with the voice agent's options;
     a second sink hears what the turn detector is told (VAD events and transcripts)."""
-    from graphs.voice_agent import VoiceAgentOptions, stt_node
+    from graphflow.agent.pipeline import Providers
     from nodes.audio.resampler import Resampler, ResamplerOptions
     from nodes.io.file_source import FileSource, FileSourceOptions
     from nodes.memory import FrameSink
     from nodes.turn.detector import TurnDetector
     from nodes.vad.silero import SileroVAD
 
-    o = VoiceAgentOptions()
-    source = FileSource(FileSourceOptions(str(path), frame_ms=o.frame_ms), name="source")
+    source = FileSource(FileSourceOptions(str(path), frame_ms=o.files.frame_ms), name="source")
     resampler = Resampler(ResamplerOptions(rate=RATE, channels=1), name="resampler")
     vad = SileroVAD(o.vad, name="vad", hub=hub)
-    recognizer = stt_node(stt, hub)
+    recognizer = Providers(o, hub).stt()
     turn = TurnDetector(o.turn, name="turn", hub=hub)
     sink = FrameSink(name="turns")
     told = FrameSink(name="told")
@@ -140,9 +139,9 @@ def _trace(told: Any, base: int, cut_ns: int) -> dict[str, Any]:
 
 
 async def _run_cut(cut: TurnCut, path: Path, hub: ModelHub, options: TurnBenchOptions) -> CutResult:
-    graph, source, turn, sink, told = listening_graph(path, hub, options.stt)
+    graph, source, turn, sink, told = listening_graph(path, hub, options.session)
     await graph.compile().run(RunOptions(clock=RealtimeClock()))
-    cut_ns = round(cut.cut_s * 1e9)
+    cut_ns = from_seconds(cut.cut_s)
     trace = _trace(told, source.base_time, cut_ns)
     trace["decisions"] = [
         {
@@ -153,9 +152,9 @@ async def _run_cut(cut: TurnCut, path: Path, hub: ModelHub, options: TurnBenchOp
         for d in turn.decisions
     ]
     for frame, arrived in zip(sink.frames, sink.arrivals, strict=True):
-        if not isinstance(frame, EndOfTurn) or frame.reason == PREEMPTIVE:
+        if not isinstance(frame, EndOfTurn) or frame.kind == TurnKind.PREEMPTIVE:
             continue
-        if frame.speech_end < cut_ns - round(OWN_SPEECH_S * 1e9):
+        if frame.speech_end < cut_ns - from_seconds(OWN_SPEECH_S):
             continue  # an earlier sentence of the same clip
         decided = arrived - source.base_time
         record = next((d for d in reversed(turn.decisions) if d.speech_end == frame.speech_end), None)

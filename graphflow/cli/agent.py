@@ -20,6 +20,8 @@ from pathlib import Path
 
 import msgspec
 
+from graphflow.cli.overrides import add_set_argument
+
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``dev``, ``start`` and ``connect`` sub-commands."""
@@ -63,6 +65,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-name", default=None, help="register for explicit dispatch under this name")
     parser.add_argument("--health-port", type=int, default=None, help="health and metrics port (0: any)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    add_set_argument(parser)
 
 
 def _setup(args: argparse.Namespace, level: str | None = None) -> tuple[object, object]:
@@ -80,6 +83,11 @@ def _setup(args: argparse.Namespace, level: str | None = None) -> tuple[object, 
         options = msgspec.structs.replace(options, agent_name=args.agent_name)
     if args.health_port is not None:
         options = msgspec.structs.replace(options, health_port=args.health_port)
+    if args.set:
+        from graphflow.agent.options import SessionOptions, with_overrides
+
+        with_overrides(SessionOptions(), args.set)  # a wrong key fails here, not in every job
+        options = msgspec.structs.replace(options, session_overrides=tuple(args.set))
     return access, options
 
 
@@ -109,6 +117,8 @@ def run_dev(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value not in (None, ""):
             command += [f"--{flag.replace('_', '-')}", str(value)]
+    for change in args.set:
+        command += ["--set", change]
     # the key pair goes to the worker in its environment: a command line is visible to every user
     env = dict(os.environ, **{URL_ENV: access.url, KEY_ENV: access.api_key, SECRET_ENV: access.api_secret})
     while True:
@@ -148,6 +158,6 @@ def run_connect(args: argparse.Namespace) -> int:
 
     access, _ = _setup(args)
     assert isinstance(access, ServerAccess)
-    outcome = asyncio.run(connect_room(args.agent, access, args.room, args.identity))
+    outcome = asyncio.run(connect_room(args.agent, access, args.room, args.identity, tuple(args.set)))
     print(f"job {outcome.job_id}: {outcome.status} {outcome.error or outcome.reason}")
     return 0 if outcome.status == "success" else 1

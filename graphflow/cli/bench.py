@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.bench.latency import LatencyOptions, RunResult, run_latency
 from graphflow.bench.recordings import REPOSITORY_FIXTURES, barge_in_recording, check_readable, resolve
 from graphflow.bench.report import document, plot, ratios, table, write_json
@@ -13,6 +14,7 @@ from graphflow.bench.scaling import sweep
 from graphflow.bench.stats import percentiles
 from graphflow.bench.timeline import TurnTimeline, draw, milestones, safe_name
 from graphflow.cli.json_input import read_json_object
+from graphflow.cli.overrides import add_set_argument
 from graphflow.errors import ConfigError
 
 
@@ -55,6 +57,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="standin: STT/TTS/LLM of fixed delay (engine cost); models: every stage real",
     )
     parser.add_argument("--runs", type=_positive, default=3)
+    add_set_argument(parser)
     parser.add_argument("--no-barge-in", action="store_true", help="skip the interruption scenario")
     parser.add_argument("--sessions", default="", help="comma-separated session counts to sweep, e.g. 1,8,32")
     parser.add_argument(
@@ -114,6 +117,7 @@ def options_from(args: argparse.Namespace) -> LatencyOptions:
         barge_in=barge is not None,
         barge_in_clip=barge,
         virtual=args.virtual,
+        session=with_overrides(SessionOptions(), args.set),
     )
 
 

@@ -9,11 +9,13 @@ from typing import Any
 
 import msgspec
 
+from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.bench.cuts import load_cuts
 from graphflow.bench.recordings import REPOSITORY_FIXTURES
 from graphflow.bench.report import write_json
 from graphflow.bench.turns import CutResult, TurnBenchOptions, run_cuts, score
 from graphflow.cli.json_input import read_json_object
+from graphflow.cli.overrides import add_set_argument
 from graphflow.errors import ConfigError
 
 CUTS = REPOSITORY_FIXTURES.parent / "turns" / "cuts.tsv"
@@ -36,6 +38,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--limit", type=int, default=0, help="run only the first N cuts (0: all)")
     parser.add_argument("--only", default="", help="run only cuts whose id contains this text")
     parser.add_argument("--stt", default="whisper", help="speech-to-text provider (whisper, moonshine)")
+    add_set_argument(parser)
     parser.add_argument("--peer", type=Path, action="append", default=[], help="a peer's per-cut JSON")
     parser.add_argument("--json", type=Path, help="write every cut's result and the scores here")
     parser.add_argument("--plot", type=Path, help="write the decision-time plot here (PNG)")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         cuts = cuts[: args.limit]
     if not cuts:
         raise ConfigError(f"no cuts to run in {cuts_file}", hint="check --only and --limit")
-    options = TurnBenchOptions(stt=args.stt)
+    options = TurnBenchOptions(session=with_overrides(SessionOptions(), [f"stt.name={args.stt}", *args.set]))
     peers = {name: data for name, data in (_peer(p) for p in args.peer)}
     total, done = len(cuts), [0]
 

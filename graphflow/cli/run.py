@@ -7,14 +7,16 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
-from graphflow.agent.events import AgentStoppedSpeaking, SessionError, SessionEvent, TurnEnded
+from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.agent.session import AgentSession
+from graphflow.cli.overrides import add_set_argument
+from graphflow.conversation.events import AgentStoppedSpeaking, SessionError, SessionEvent, TurnEnded
 from graphflow.errors import ConfigError
 from graphflow.loading import load_attribute
+from graphflow.timebase import to_seconds
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +39,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--stt", help="speech-to-text provider (whisper, moonshine, openai)")
     parser.add_argument("--tts", help="text-to-speech provider (piper, espeak, openai)")
     parser.add_argument("--llm", help="language model (local, openai)")
+    add_set_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -44,13 +47,12 @@ def run(args: argparse.Namespace) -> int:
     """Build the session, run it, print and write what happened."""
     location = args.target.partition(":")[0]
     factory = load_attribute(f"{location}:build_session")
-    options_type = _options_type(location)
-    changes: dict[str, Any] = {"input": args.input, "output": args.output}
-    for key in ("stt", "tts", "llm"):
-        if getattr(args, key):
-            changes[key] = getattr(args, key)
-    options = msgspec.structs.replace(options_type(), **changes)
-    session: AgentSession = factory(options)
+    sets = [f"files.input={args.input}", f"files.output={args.output}"]
+    sets += [f"{key}.name={getattr(args, key)}" for key in ("stt", "tts", "llm") if getattr(args, key)]
+    options = with_overrides(SessionOptions(), [*sets, *args.set])
+    session = factory(options)
+    if not isinstance(session, AgentSession):
+        raise ConfigError(f"{location}:build_session returned {type(session).__name__}, not an AgentSession")
     session.subscribe(_print_event)
     if args.fast:
         from graphflow.runtime.clock import VirtualClock
@@ -71,15 +73,8 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(e.fatal for e in session.errors) else 0
 
 
-def _options_type(location: str) -> type[msgspec.Struct]:
-    options = load_attribute(f"{location}:VoiceAgentOptions")
-    if not (isinstance(options, (msgspec.Struct, type))):
-        raise ConfigError(f"{location} has no VoiceAgentOptions")
-    return options if isinstance(options, type) else type(options)
-
-
 def _print_event(event: SessionEvent) -> None:
-    t = f"{event.media / 1e9:7.2f}s"
+    t = f"{to_seconds(event.media):7.2f}s"
     if isinstance(event, TurnEnded):
         print(f"{t}  user : {event.text}   [turn: {event.reason}, p={event.probability:.2f}]", flush=True)
     elif isinstance(event, AgentStoppedSpeaking):

@@ -2,7 +2,7 @@
 
 from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio, ToolCall, heard_prefix
 from graphflow.frames.audio import ANY_AUDIO, AudioFormat, AudioFrame, SampleFormat
-from graphflow.frames.base import ControlFrame, EndOfStream, Flush, Frame, TextFrame
+from graphflow.frames.base import UNSET_GENERATION, ControlFrame, EndOfStream, Flush, Frame, TextFrame
 from graphflow.frames.room import DataPacket
 from graphflow.frames.speech import (
     EndOfTurn,
@@ -11,6 +11,8 @@ from graphflow.frames.speech import (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TurnKind,
+    TurnReason,
     VADEvent,
 )
 
@@ -35,6 +37,9 @@ __all__ = [
     "TextFrame",
     "ToolCall",
     "Transcript",
+    "TurnKind",
+    "TurnReason",
+    "UNSET_GENERATION",
     "VADEvent",
     "heard_prefix",
 ]

@@ -8,7 +8,7 @@ import msgspec
 import numpy as np
 
 from graphflow.errors import FrameError
-from graphflow.frames.base import Frame
+from graphflow.frames.base import UNSET_GENERATION, Frame
 from graphflow.timebase import samples_to_ns
 
 
@@ -42,11 +42,6 @@ class AudioFormat(msgspec.Struct, frozen=True):
     rate: int | None = None
     channels: int | None = None
     sample_format: SampleFormat | None = None
-
-    @property
-    def is_fixed(self) -> bool:
-        """True when rate, channels and sample format are all known."""
-        return None not in (self.rate, self.channels, self.sample_format)
 
     def mismatches(self, required: AudioFormat) -> list[str]:
         """The fields of ``required`` that this (produced) format does not guarantee."""
@@ -96,9 +91,12 @@ class AudioFrame(Frame, frozen=True, kw_only=True, gc=False):
         *,
         pts: int = 0,
         created: int = 0,
-        generation: int = 0,
+        generation: int = UNSET_GENERATION,
     ) -> AudioFrame:
-        """Build a frame from a 1-D (mono) or 2-D ``(n, channels)`` array, without copying."""
+        """Build a frame from a 1-D (mono) or 2-D ``(n, channels)`` array, without copying.
+
+        ``created`` and ``generation`` left unset are stamped by the port that sends it.
+        """
         if samples.ndim == 1:
             samples = samples.reshape(-1, 1)
         elif samples.ndim != 2:

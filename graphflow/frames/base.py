@@ -6,6 +6,9 @@ from typing import ClassVar
 
 import msgspec
 
+UNSET_GENERATION = -1
+"""The ``generation`` of a frame not stamped yet (the output port that sends it stamps it)."""
+
 
 class Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An immutable, timestamped record moving along an edge.
@@ -14,12 +17,17 @@ class Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     engine's nanoseconds (see :mod:`graphflow.timebase`). ``generation`` is the turn
     epoch the frame belongs to: a cancellation flushes frames of older generations from
     its targets unless ``survive`` is set (text already played, for example).
+
+    A node leaves ``created`` (0) and ``generation`` (:data:`UNSET_GENERATION`) unset and
+    the output port stamps them as it sends the frame: the clock time, and the run's
+    generation at that moment. A node sets ``generation`` itself only to carry an input
+    frame's generation over (a reply keeps its turn's).
     """
 
     pts: int = 0
     duration: int = 0
     created: int = 0
-    generation: int = 0
+    generation: int = UNSET_GENERATION
     survive: bool = False
 
     CONTROL: ClassVar[bool] = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import msgspec
 
 from graphflow.frames.base import Frame, TextFrame
@@ -85,19 +87,53 @@ class Transcript(TextFrame, frozen=True, kw_only=True, gc=False):
     confidence: float = 0.0
 
 
+class TurnKind(enum.StrEnum):
+    """What kind of turn an :class:`EndOfTurn` is."""
+
+    SPOKEN = "spoken"
+    """The user spoke and a turn detector decided they are done."""
+    TYPED = "typed"
+    """The user typed it (no speech behind it)."""
+    SAY = "say"
+    """The program asks the agent to speak ``text`` as it is (no model call)."""
+    GENERATE = "generate"
+    """The program asks for a reply without user words (``text``: one-off instructions)."""
+    PREEMPTIVE = "preemptive"
+    """Tentative: the final transcript is in, the decision is not (a reply may start early)."""
+
+
+class TurnReason(enum.StrEnum):
+    """What decided that a turn is over."""
+
+    FUSED = "fused"
+    """The fused decision: turn model, transcript and silence weighed together."""
+    MODEL = "model"
+    """The turn model alone was sure enough."""
+    TRANSCRIPT = "transcript"
+    """The transcript read as complete while the model hesitated."""
+    SILENCE = "silence"
+    """A fixed silence passed (the silence mode)."""
+    MAX_DELAY = "max_delay"
+    """The longest wait ran out."""
+    PENDING = "pending"
+    """Nothing yet: a preemptive turn, sent before its decision."""
+    REQUEST = "request"
+    """No detector: the turn came whole (typed, or asked for by the program)."""
+
+
 class EndOfTurn(Frame, frozen=True, kw_only=True, gc=False):
     """The user's turn is over: ``text`` is what they said; the agent may answer now.
 
-    ``speech_end`` is the media time the user stopped speaking; ``reason`` says what
-    decided (``"model"``, ``"transcript"``, ``"silence"``, ``"max_delay"``) and
-    ``probability`` the turn model's belief that the turn was complete. ``reply_id``
-    names the reply a program asked for (``say``, ``generate``); empty, the language
-    model names it.
+    ``kind`` says what kind of turn it is and ``reason`` what decided it;
+    ``speech_end`` is the media time the user stopped speaking and ``probability`` the
+    turn model's belief that the turn was complete. ``reply_id`` names the reply a
+    program asked for (``say``, ``generate``); empty, the language model names it.
     """
 
     text: str = ""
+    kind: TurnKind = TurnKind.SPOKEN
     speech_end: int = 0
-    reason: str = ""
+    reason: TurnReason = TurnReason.REQUEST
     probability: float = 0.0
     reply_id: str = ""
     evidence: TurnEvidence | None = None

@@ -4,7 +4,8 @@ Phase one runs synchronously inside ``node.cancel()``: the generation advances, 
 target's floor is raised so frames of older generations are dropped on arrival, the
 frames of older generations already queued in front of targets are flushed (frames that
 ``survive`` stay), each target's in-flight async handler is cancelled — a scoped cancel
-of that one call, the node's task lives on — and queued targets stop taking frames.
+of that one call (:class:`~graphflow.runtime.cancel_scope.CancelScope`), the node's task
+lives on — and queued targets stop taking frames.
 Fused synchronous targets have no work in flight: their ``on_cancel`` runs right here.
 Phase two runs in a task owned by the run: it waits until each remaining target has
 unwound, calls its ``on_cancel`` hook, and lets it take frames again; what the hooks
@@ -89,7 +90,7 @@ def fire(rt: RunState, trigger: str, targets: list[NodeState], reason: str) -> C
             early[state.name] = _hook(state, info)
         else:
             state.start_flush()
-            state.cancel_inflight()
+            state.scope.cancel(new)
     flushed_at = rt.clock.now()
     rt.emit_cancel_fired(info, sum(flushed.values()))
     future: asyncio.Future[CancelReport] = asyncio.get_running_loop().create_future()
@@ -119,7 +120,7 @@ async def _complete(
         if state.name in early:
             report = early[state.name]
         else:
-            await state.wait_idle()
+            await state.scope.wait_exited()
             report = _hook(state, info)
         try:
             if inspect.isawaitable(report):

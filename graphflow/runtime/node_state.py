@@ -1,4 +1,4 @@
-"""Per-node run-time bookkeeping: input queues, end-of-stream counting, in-flight work."""
+"""Per-node run-time bookkeeping: input queues, end-of-stream counting, the cancel scope."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import inspect
 from typing import TYPE_CHECKING
 
 from graphflow.errors import NodeError
-from graphflow.frames import EndOfStream, Frame
+from graphflow.frames import EndOfStream
 from graphflow.node import Node, NodeKind
+from graphflow.runtime.cancel_scope import CancelScope
 from graphflow.runtime.edge_queue import EdgeQueue
 from graphflow.runtime.stats import LatencyStats, NodeStats
 
@@ -30,9 +31,7 @@ class NodeState:
         "finished",
         "task",
         "stop_requested",
-        "current",
-        "flush_cancel",
-        "idle_waiters",
+        "scope",
         "flushing",
         "resume_waiters",
         "frames",
@@ -53,10 +52,8 @@ class NodeState:
         self.finished = False
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
-        # the frame whose async handler call is in flight (for scoped cancellation)
-        self.current: Frame | None = None
-        self.flush_cancel = False
-        self.idle_waiters: list[asyncio.Future[None]] = []
+        # the async handler call in flight (scoped cancellation)
+        self.scope = CancelScope()
         # between the two phases of a cancellation a queued target takes no new frame
         self.flushing = False
         self.resume_waiters: list[asyncio.Future[None]] = []
@@ -111,7 +108,7 @@ class NodeState:
         if self.finished:
             return
         self.finished = True
-        eos = EndOfStream(created=self.rt.clock.now(), generation=self.rt.generation)
+        eos = EndOfStream()
         for port in self.node.outputs.values():
             port.push(eos)
         self.rt.node_finished(self)
@@ -120,19 +117,6 @@ class NodeState:
     def flush_queues(self, floor: int) -> int:
         """Flush frames older than ``floor`` from this node's input queues."""
         return sum(queue.flush(floor) for queue in self.queues)
-
-    def cancel_inflight(self) -> None:
-        """Cancel the async handler call in flight, if it handles an older frame."""
-        frame = self.current
-        if (
-            frame is not None
-            and not self.flush_cancel
-            and not frame.survive
-            and frame.generation < self.node.floor
-            and self.task is not None
-        ):
-            self.flush_cancel = True
-            self.task.cancel()
 
     def start_flush(self) -> None:
         """Phase one: take no new frame until :meth:`stop_flush`."""
@@ -152,20 +136,6 @@ class NodeState:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self.resume_waiters.append(waiter)
             await waiter
-
-    async def wait_idle(self) -> None:
-        """Wait until no handler call is in flight."""
-        while self.current is not None:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self.idle_waiters.append(waiter)
-            await waiter
-
-    def became_idle(self) -> None:
-        """Wake whoever waits in :meth:`wait_idle`."""
-        waiters, self.idle_waiters = self.idle_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     def stats(self) -> NodeStats:
         """Counters and (when traced) latencies of this node."""

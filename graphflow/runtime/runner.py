@@ -41,6 +41,10 @@ class GraphRunner:
             raise ConfigError("the runner has not started")
         return self._rt
 
+    def now(self) -> int:
+        """The run's clock time (0 before the run started)."""
+        return self._rt.clock.now() if self._rt is not None else 0
+
     async def run(self) -> None:
         """Set up, run until every node finished, close; raise the first node error."""
         if self._started:

@@ -19,6 +19,7 @@ import msgspec
 from livekit import rtc
 from livekit.protocol import agent as proto
 
+from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.errors import ConfigError, GraphflowError
 from graphflow.livekit.room import E2EESettings, RoomSettings, connect_room
 
@@ -48,8 +49,18 @@ class JobOutcome(msgspec.Struct, frozen=True):
 class JobContext:
     """Everything an entrypoint needs: the job, its room, and how to end it."""
 
-    def __init__(self, job: proto.Job, *, url: str, token: str, shutdown_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        job: proto.Job,
+        *,
+        url: str,
+        token: str,
+        shutdown_timeout_s: float = 10.0,
+        session_overrides: tuple[str, ...] = (),
+    ) -> None:
         self.job = job
+        self.session_options = with_overrides(SessionOptions(), session_overrides)
+        """The options a session of this job should be built with (the worker's ``--set`` applied)."""
         self.url = url
         self.token = token
         self.room = rtc.Room()

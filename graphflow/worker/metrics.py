@@ -31,9 +31,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from graphflow.agent.events import AgentStoppedSpeaking, SessionEvent, TurnMetrics
 from graphflow.agent.session import AgentSession
+from graphflow.conversation.events import AgentStoppedSpeaking, SessionEvent, TurnMetrics
 from graphflow.errors import ConfigError
+from graphflow.timebase import to_seconds
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The HTTP content type of :meth:`WorkerMetrics.render` (the Prometheus text format)."""
@@ -254,13 +255,13 @@ class WorkerMetrics:
             "graphflow_sessions_running", "Agent sessions running on this worker.", value=running
         )
         # a sample of bit length b is below 2^b ns: the bucket "le 2^b ns" holds lengths 0..b
-        rows = [(repr((1 << bits) / 1e9), float(sum(buckets[: bits + 1]))) for bits in LAG_BUCKET_BITS]
+        rows = [(repr(to_seconds(1 << bits)), float(sum(buckets[: bits + 1]))) for bits in LAG_BUCKET_BITS]
         rows.append(("+Inf", float(sum(buckets))))
         yield HistogramMetricFamily(
             "graphflow_frame_lag_seconds",
             "How late input audio frames left the VAD against their real-time schedule, in seconds.",
             buckets=rows,
-            sum_value=total / 1e9,
+            sum_value=to_seconds(total),
         )
         family = CounterMetricFamily(
             "graphflow_queue_drops", "Frames dropped by full queues, by edge.", labels=["edge"]

@@ -127,7 +127,9 @@ def room_token(access: ServerAccess, room: str, identity: str, permissions: Perm
     return token.to_jwt()
 
 
-async def connect_room(path: str, access: ServerAccess, room: str, identity: str = "") -> JobOutcome:
+async def connect_room(
+    path: str, access: ServerAccess, room: str, identity: str = "", session_overrides: tuple[str, ...] = ()
+) -> JobOutcome:
     """Run the agent at ``path`` in ``room`` directly (no worker, no dispatch) until it ends."""
     program = load_agent(path)
     identity = identity or f"{program.options.identity_prefix}-{uuid.uuid4().hex[:8]}"
@@ -138,7 +140,7 @@ async def connect_room(path: str, access: ServerAccess, room: str, identity: str
         room=models.Room(name=room),
         agent_name=program.options.agent_name,
     )
-    ctx = JobContext(job, url=access.ws_url, token=token)
+    ctx = JobContext(job, url=access.ws_url, token=token, session_overrides=session_overrides)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, ctx.shutdown, f"signal {signum}")

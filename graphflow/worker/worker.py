@@ -251,7 +251,11 @@ class Worker:
         job = assignment.job
         url = assignment.url or self.access.ws_url
         ctx = JobContext(
-            job, url=url, token=assignment.token, shutdown_timeout_s=self.options.shutdown_timeout_s
+            job,
+            url=url,
+            token=assignment.token,
+            shutdown_timeout_s=self.options.shutdown_timeout_s,
+            session_overrides=self.options.session_overrides,
         )
         ctx.on_session(self.metrics.watch)
         self.jobs[job.id] = ctx

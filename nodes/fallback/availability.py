@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from graphflow.agent.events import SessionEvent
+from graphflow.conversation.events import SessionEvent
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.hosting import HostedNodes
 from graphflow.node import Node

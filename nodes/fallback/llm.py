@@ -5,19 +5,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator, Sequence
 
-from graphflow.agent.chat import ChatContext
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools
+from graphflow.conversation.replies import Replies
 from graphflow.errors import ProviderError
 from nodes.fallback.availability import FallbackOptions, ProviderPool
-from nodes.llm.base import Chunk, LLMNode
+from nodes.llm.base import LLMNode
 
 
 class FallbackLLM(LLMNode):
     """Streams each reply from the first available provider that starts answering in time.
 
     Only this node is in the graph; the providers are plain :class:`LLMNode` objects it
-    sets up, closes and streams from. They share this node's chat context and agent
-    (set on them before every call), so tools, handoffs and listeners work as with a
-    single provider.
+    sets up, closes and streams from, with the history and tools of each request, so
+    tools and handoffs work as with a single provider. Availability changes are published
+    to the run's observers.
 
     A provider is left for the next one when it raises a
     :class:`~graphflow.errors.ProviderError` or its first chunk does not arrive within
@@ -37,12 +39,11 @@ class FallbackLLM(LLMNode):
         options: FallbackOptions | None = None,
         *,
         name: str | None = None,
-        chat: ChatContext | None = None,
+        replies: Replies | None = None,
     ) -> None:
-        super().__init__(options or FallbackOptions(), name=name, chat=chat)
-        self.pool = ProviderPool(self, providers, self.options, self._tell)
+        super().__init__(options or FallbackOptions(), name=name, replies=replies)
+        self.pool = ProviderPool(self, providers, self.options, lambda event: self.publish(event))
         """The providers and their availability."""
-        self._share()
 
     def latency(self) -> int:
         """The first provider's: it answers unless it fails or is late."""
@@ -56,12 +57,11 @@ class FallbackLLM(LLMNode):
         """Close every provider."""
         await self.pool.close()
 
-    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         """The reply of the first provider that answers, chunk by chunk (see the class docstring)."""
-        self._share()
         errors: list[tuple[str, ProviderError]] = []
         for provider, status in self.pool.candidates():
-            async with contextlib.aclosing(provider.stream(chat)) as chunks:
+            async with contextlib.aclosing(provider.stream(chat, tools)) as chunks:
                 scope = self.pool.deadline()
                 try:
                     async with scope:
@@ -87,9 +87,3 @@ class FallbackLLM(LLMNode):
             self.pool.failed(status, error)
             errors.append((status.name, error))
         raise self.pool.exhausted(errors)
-
-    def _share(self) -> None:
-        """Give every provider this node's chat context and agent."""
-        for provider in self.pool.providers:
-            provider.chat = self.chat
-            provider.agent = self.agent

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from graphflow.agent.events import SessionEvent
+from graphflow.conversation.events import SessionEvent
 from graphflow.errors import ProviderError
 from graphflow.models import ModelHub
 from nodes.fallback.availability import FallbackOptions, ProviderPool

@@ -16,9 +16,7 @@ import asyncio
 
 import msgspec
 
-from graphflow.agent.control import PREEMPTIVE
-from graphflow.agent.fragments import JOIN_BELOW_WORDS
-from graphflow.agent.playout import Playout, PlayoutEvent
+from graphflow.conversation.playout import Playout, PlayoutEvent
 from graphflow.frames import (
     AudioFrame,
     EndOfTurn,
@@ -27,12 +25,22 @@ from graphflow.frames import (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TurnKind,
     VADEvent,
 )
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 from graphflow.runtime.cancellation import CancelHandle
 from graphflow.timebase import MS
+
+JOIN_BELOW_WORDS = 1
+"""Default: only a reply cut before a single word of it was heard leaves the user's message open.
+
+Conservative on purpose: a barge-in after one or two words is as often a new turn as the
+rest of a sentence (in ``conv_katie_steve_diarization.wav`` the next speaker cuts every
+reply after one or two words, and each cut starts a turn of its own). Raise it (3 or 4:
+about a second of speech) to also join replies cut in their first words.
+"""
 
 
 class GateOptions(msgspec.Struct, frozen=True):
@@ -83,7 +91,7 @@ class InterruptionGate(Node):
 
     def on_turn(self, frame: EndOfTurn) -> None:
         """A user turn ended: a reply is on its way (speech from now on may interrupt it)."""
-        if frame.reason != PREEMPTIVE:  # a tentative turn is not decided: the user may go on
+        if frame.kind != TurnKind.PREEMPTIVE:  # a tentative turn is not decided: the user may go on
             self.thinking = True
 
     def on_vad(self, frame: AudioFrame | VADEvent) -> None:
@@ -121,7 +129,7 @@ class InterruptionGate(Node):
             return
         self.candidate = event
         self.words = 0
-        self.playout.pause(self.now())
+        self._publish(self.playout.pause(self.now()))
         self._start_timer(self._confirm_later(), "confirm")
 
     def _speech_stopped(self, event: SpeechStopped) -> None:
@@ -158,7 +166,7 @@ class InterruptionGate(Node):
         self.false_interruptions += 1
         self.candidate = None
         if self.options.resume_false_interruption:
-            self.playout.resume(self.now())
+            self._publish(self.playout.resume(self.now()))
         else:
             self._interrupt()
 
@@ -179,7 +187,7 @@ class InterruptionGate(Node):
     async def _resume_after(self, handle: CancelHandle) -> None:
         """Resume playout for what comes next once the sink has reported what was heard."""
         await handle
-        self.playout.resume(self.now())
+        self._publish(self.playout.resume(self.now()))
 
     # ----------------------------------------------------------------- helpers
     def _start_timer(self, work: object, name: str) -> None:
@@ -190,6 +198,10 @@ class InterruptionGate(Node):
         timer, self.timer = self.timer, None
         if timer is not None and not timer.done() and not (keep_current and timer is asyncio.current_task()):
             timer.cancel()
+
+    def _publish(self, event: PlayoutEvent | None) -> None:
+        if event is not None:
+            self.publish(event)
 
     def _on_playout(self, event: PlayoutEvent) -> None:
         if event.kind == "finished":

@@ -16,7 +16,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from graphflow.agent.playout import Playout
+from graphflow.conversation.heard import HeardReply
+from graphflow.conversation.playout import Playout
 from graphflow.frames import AudioFrame, SpeechAudio
 from graphflow.frames.agent import heard_prefix
 from graphflow.node import Node
@@ -30,24 +31,6 @@ class FileSinkOptions(msgspec.Struct, frozen=True):
 
     path: str = ""
     rate: int = 16000
-
-
-class HeardReply:
-    """What of one reply has been played so far."""
-
-    def __init__(self, reply_id: str, generation: int) -> None:
-        self.reply_id = reply_id
-        self.generation = generation
-        self.segments: dict[int, str] = {}
-        self.partial: tuple[int, str] = (-1, "")
-
-    def heard(self) -> str:
-        """The heard text: whole segments plus the heard words of the one cut short."""
-        parts = dict(self.segments)
-        index, text = self.partial
-        if text and index not in parts:
-            parts[index] = text
-        return " ".join(parts[i] for i in sorted(parts) if parts[i])
 
 
 class FileSink(Node):
@@ -85,7 +68,7 @@ class FileSink(Node):
             self.replies.append(self.reply)
             await playout.wait_unpaused()
             self.cursor = max(self.cursor, self.now())
-            playout.started(frame.reply_id, frame.generation, self.cursor)
+            self.publish(playout.started(frame.reply_id, frame.generation, self.cursor))
         n = frame.samples_per_channel
         done = 0
         while done < n:
@@ -145,7 +128,9 @@ class FileSink(Node):
         reply, self.reply = self.reply, None
         if reply is not None:
             at = self.now() if self._rt is not None else self.cursor
-            self.playout.finished(reply.reply_id, reply.generation, at, reply.heard(), interrupted)
+            self.publish(
+                self.playout.finished(reply.reply_id, reply.generation, at, reply.heard(), interrupted)
+            )
 
     def _write(self, path: Path) -> None:
         import soxr

@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from graphflow.agent.playout import Timeline
+from graphflow.conversation.playout import Timeline
 from graphflow.errors import ConfigError, FrameError
 from graphflow.frames import AudioFrame
 from graphflow.node import Node

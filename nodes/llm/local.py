@@ -16,11 +16,12 @@ from collections.abc import AsyncGenerator
 
 import msgspec
 
-from graphflow.agent.agent import ToolRule
-from graphflow.agent.chat import ChatContext
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools, ToolRule
+from graphflow.conversation.replies import Replies
 from graphflow.frames import ToolCall
 from graphflow.timebase import MS, SECOND
-from nodes.llm.base import Chunk, LLMNode
+from nodes.llm.base import LLMNode
 
 
 class LocalResponderOptions(msgspec.Struct, frozen=True):
@@ -78,18 +79,18 @@ class LocalResponder(LLMNode):
         options: LocalResponderOptions | None = None,
         *,
         name: str | None = None,
-        chat: ChatContext | None = None,
+        replies: Replies | None = None,
     ) -> None:
-        super().__init__(options or LocalResponderOptions(), name=name, chat=chat)
+        super().__init__(options or LocalResponderOptions(), name=name, replies=replies)
         self._calls = itertools.count(1)
 
     def latency(self) -> int:
         """Its configured time to first token: ``ttft_ms`` (it waits exactly that)."""
         return round(self.options.ttft_ms * MS)
 
-    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         """Wait the time to first token, then emit one token per 1/rate seconds (and any tool calls)."""
-        reply, calls = self.plan(chat)
+        reply, calls = self.plan(chat, tools)
         start = self.now()
         first = start + round(self.options.ttft_ms * MS)
         gap = round(SECOND / self.options.tokens_per_second) if self.options.tokens_per_second > 0 else 0
@@ -101,10 +102,10 @@ class LocalResponder(LLMNode):
         for call in calls:
             yield Chunk(tool_call=call)
 
-    def plan(self, chat: ChatContext) -> tuple[str, list[ToolCall]]:
-        """What to say next and which tools to call, from the conversation so far."""
+    def plan(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> tuple[str, list[ToolCall]]:
+        """What to say next and which tools to call (by ``tools.rules``), from the conversation so far."""
         last = next((m for m in reversed(chat.messages) if m.role != "handoff"), None)
-        rules = self.agent.rules if self.agent is not None else ()
+        rules = tools.rules
         if last is not None and last.role == "tool":
             return _after_tools(chat, rules), []
         if last is not None and last.role == "system" and len(chat.messages) > 1:

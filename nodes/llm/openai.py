@@ -20,12 +20,14 @@ from typing import Any
 
 import msgspec
 
-from graphflow.agent.chat import ChatContext
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools
+from graphflow.conversation.replies import Replies
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
 from graphflow.redact import redacted
 from graphflow.timebase import MS
-from nodes.llm.base import Chunk, LLMNode
+from nodes.llm.base import LLMNode
 
 
 @redacted("api_key")
@@ -64,9 +66,9 @@ class OpenAIChat(LLMNode):
         options: OpenAIChatOptions | None = None,
         *,
         name: str | None = None,
-        chat: ChatContext | None = None,
+        replies: Replies | None = None,
     ) -> None:
-        super().__init__(options or OpenAIChatOptions(), name=name, chat=chat)
+        super().__init__(options or OpenAIChatOptions(), name=name, replies=replies)
         self.tools: list[dict[str, Any]] = []
         self.last_usage: dict[str, Any] | None = None
         self._client: Any = None
@@ -98,8 +100,8 @@ class OpenAIChat(LLMNode):
             client, self._client = self._client, None
             await client.aclose()
 
-    def request_body(self, chat: ChatContext) -> dict[str, Any]:
-        """The JSON body POSTed for a reply to the conversation in ``chat``."""
+    def request_body(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> dict[str, Any]:
+        """The JSON body POSTed for a reply to the conversation in ``chat``, offering ``tools``."""
         o = self.options
         body: dict[str, Any] = {
             "model": o.model,
@@ -108,13 +110,13 @@ class OpenAIChat(LLMNode):
             "temperature": o.temperature,
             "max_tokens": o.max_tokens,
         }
-        tools = self.tools or (self.agent.tools.schemas() if self.agent is not None else [])
-        if tools:
-            body["tools"] = tools
+        schemas = self.tools or list(tools.schemas)
+        if schemas:
+            body["tools"] = schemas
             body["tool_choice"] = "auto"
         return body
 
-    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         """POST the conversation with ``stream: true`` and yield text and tool calls."""
         import httpx
 
@@ -126,7 +128,7 @@ class OpenAIChat(LLMNode):
         started = False
         try:
             async with self._client.stream(
-                "POST", "/chat/completions", json=self.request_body(chat)
+                "POST", "/chat/completions", json=self.request_body(chat, tools)
             ) as response:
                 if response.status_code >= 400:
                     raise _http_error(o.base_url, response.status_code, await response.aread())

@@ -19,9 +19,8 @@ from collections import deque
 import msgspec
 from livekit import rtc
 
-from graphflow.agent.control import TYPED
 from graphflow.errors import FrameError
-from graphflow.frames import EndOfTurn
+from graphflow.frames import EndOfTurn, TurnKind
 from graphflow.node import Node
 from graphflow.ports import Output
 from nodes.room.closing import ClosedWatch, require_connected
@@ -78,7 +77,7 @@ class RoomChatInput(Node):
                 await self.cancel("typed")  # stop the reply in flight before answering this
                 now = self.now()
                 await self.out.send(
-                    EndOfTurn(text=text, reason=TYPED, created=now, generation=self.generation)
+                    EndOfTurn(text=text, kind=TurnKind.TYPED, created=now, generation=self.generation)
                 )
             if self._ended:
                 return

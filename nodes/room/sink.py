@@ -4,7 +4,7 @@
 :class:`~graphflow.frames.SpeechAudio` into it in ``chunk_ms`` pieces. The SDK's audio
 source holds at most ``queue_ms`` ahead of what is being sent, so the sink knows at any
 time how much has been played (samples pushed minus what is still queued) and therefore
-which words were heard. It honours the :class:`~graphflow.agent.playout.Playout`
+which words were heard. It honours the :class:`~graphflow.conversation.playout.Playout`
 contract like the file sink: ``started``/``finished`` per reply, silence at once on
 ``pause()`` (the queue is cleared and the unplayed rest kept) and on cancellation (the
 rest is dropped), the rest played from where it stopped on ``resume()``, playout marks
@@ -26,7 +26,8 @@ import msgspec
 import numpy as np
 from livekit import rtc
 
-from graphflow.agent.playout import Playout, PlayoutEvent
+from graphflow.conversation.heard import HeardReply
+from graphflow.conversation.playout import Playout, PlayoutEvent
 from graphflow.errors import ConfigError
 from graphflow.frames import SpeechAudio
 from graphflow.frames.agent import heard_prefix
@@ -34,7 +35,6 @@ from graphflow.node import Node
 from graphflow.ports import Input
 from graphflow.runtime.cancellation import CancelInfo
 from graphflow.timebase import MS, SECOND
-from nodes.io.file_sink import HeardReply
 from nodes.room.closing import require_connected
 from nodes.room.transcription import TranscriptionPublisher, TranscriptionUpdate, new_segment_id
 
@@ -219,7 +219,7 @@ class RoomAudioSink(Node):
             self.replies += 1
             self._resampler = None
             self._skip_left = frame.rate * self.options.skip_silence_ms // 1000
-            self.playout.started(frame.reply_id, frame.generation, self.now())
+            self.publish(self.playout.started(frame.reply_id, frame.generation, self.now()))
         mono = _mono16(frame)
         skip = self._skip(mono)
         out = self._convert(mono[skip:], frame)
@@ -366,7 +366,7 @@ class RoomAudioSink(Node):
         heard = reply.heard()
         self.last_heard = heard
         self.interrupted += interrupted
-        self.playout.finished(reply.reply_id, reply.generation, self.now(), heard, interrupted)
+        self.publish(self.playout.finished(reply.reply_id, reply.generation, self.now(), heard, interrupted))
         if reply.announced or heard:
             self._transcribe(reply, heard, final=True)
 

@@ -24,7 +24,7 @@ import numpy as np
 from livekit import rtc
 from livekit.rtc.room import EventTypes
 
-from graphflow.agent.playout import Timeline
+from graphflow.conversation.playout import Timeline
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, SampleFormat
 from graphflow.livekit.e2ee import DecryptionFailed, E2EEWatch, e2ee_enabled, watch_e2ee

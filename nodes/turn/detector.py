@@ -37,7 +37,6 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from graphflow.agent.control import PREEMPTIVE
 from graphflow.errors import FrameError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, Frame, SampleFormat
 from graphflow.frames.speech import (
@@ -48,6 +47,8 @@ from graphflow.frames.speech import (
     SpeechStopped,
     Transcript,
     TurnEvidence,
+    TurnKind,
+    TurnReason,
     VADEvent,
 )
 from graphflow.models import ModelHub
@@ -219,7 +220,8 @@ class TurnDetector(Node):
             EndOfTurn(
                 text=text,
                 speech_end=job.speech_end,
-                reason=PREEMPTIVE,
+                kind=TurnKind.PREEMPTIVE,
+                reason=TurnReason.PENDING,
                 pts=job.speech_end,
                 created=self.now(),
                 generation=self.generation,
@@ -280,14 +282,14 @@ class TurnDetector(Node):
         try:
             if opts.mode == "silence":
                 await self.clock.sleep_until(job.anchor + opts.silence_delay_ms * MS)
-                reason = "silence"
+                reason = TurnReason.SILENCE
             elif opts.mode == "fused":
                 reason = await self._fused(job)
             else:
                 job.record.probability = p = await self._probability(job)
                 await self.clock.sleep_until(job.anchor + opts.min_delay_ms * MS)
                 if p >= opts.threshold:
-                    reason = "model"
+                    reason = TurnReason.MODEL
                 else:
                     reason, verdict = await self._wait_text_or_max(job, p)
         except asyncio.CancelledError:
@@ -321,7 +323,7 @@ class TurnDetector(Node):
         )
         await self.out.send(eot)
 
-    async def _fused(self, job: _Job) -> str:
+    async def _fused(self, job: _Job) -> TurnReason:
         """Decide by the fused evidence: ``fused`` once the silence it asks for has passed (with the
         turn's text in), ``max_delay`` at the latest."""
         f = self.options.fused
@@ -337,10 +339,10 @@ class TurnDetector(Node):
             if text is not None and now >= due:
                 job.record.text_rule = evidence.text_rule
                 job.record.evidence = msgspec.structs.replace(evidence, silence_ms=(now - job.anchor) / MS)
-                return "fused"
+                return TurnReason.FUSED
             if now >= deadline or self._inputs_done:
                 job.record.evidence = msgspec.structs.replace(evidence, silence_ms=(now - job.anchor) / MS)
-                return "max_delay"
+                return TurnReason.MAX_DELAY
             await self._wait(self._texts.arrived, min(due, deadline) if text is not None else deadline)
 
     async def _probability(self, job: _Job, tail_ms: int | None = None, wait_ms: int | None = None) -> float:
@@ -366,16 +368,16 @@ class TurnDetector(Node):
         self.decision_time.add(time.perf_counter_ns() - began)
         return p
 
-    async def _wait_text_or_max(self, job: _Job, p: float) -> tuple[str, TextVerdict | None]:
+    async def _wait_text_or_max(self, job: _Job, p: float) -> tuple[TurnReason, TextVerdict | None]:
         """``transcript`` once the speech's final reads complete enough, else ``max_delay``."""
         deadline = job.anchor + self.options.max_delay_ms * MS
         while True:
             if self.options.use_transcript and self._texts.covers(job.speech_end):
                 verdict = assess(self._texts.text(job.speech_end))
                 if self._text_ends(verdict, p):
-                    return "transcript", verdict
+                    return TurnReason.TRANSCRIPT, verdict
             if self.now() >= deadline or self._inputs_done:
-                return "max_delay", None
+                return TurnReason.MAX_DELAY, None
             if not self.options.use_transcript:
                 await self.clock.sleep_until(deadline)
             else:

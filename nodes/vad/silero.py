@@ -25,7 +25,7 @@ import msgspec
 import numpy as np
 
 from graphflow.errors import ConfigError, FrameError
-from graphflow.frames import AudioFormat, AudioFrame, Frame, SampleFormat, VADEvent
+from graphflow.frames import UNSET_GENERATION, AudioFormat, AudioFrame, Frame, SampleFormat, VADEvent
 from graphflow.frames.speech import SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped
 from graphflow.models import ModelHub
 from graphflow.node import Node
@@ -159,7 +159,7 @@ class SileroVAD(Node):
         """Input ended while speaking: close the speech with a SpeechStopped."""
         if self._speaking:
             self._speaking = self._paused = False
-            await self.out.send(self._stopped(self.generation))
+            await self.out.send(self._stopped())
 
     # ------------------------------------------------------------------ internals
     def _pcm(self, frame: AudioFrame) -> np.ndarray:
@@ -193,34 +193,27 @@ class SileroVAD(Node):
                 return None
             self._speaking, self._run, self._run_peak = True, 0, 0.0
             self._started, self._speech_end = self._run_start, end
-            return SpeechStarted(pts=self._started, probability=p, created=self.now(), generation=generation)
+            return SpeechStarted(pts=self._started, probability=p, generation=generation)
         if p >= o.neg_threshold:
             self._run = 0
             self._speech_end = end
             if self._paused:
                 self._paused = False
-                return SpeechResumed(pts=start, probability=p, created=self.now(), generation=generation)
+                return SpeechResumed(pts=start, probability=p, generation=generation)
             return None
         self._run += 1
         if self._run < self._stop_windows:
             if self._run == self._pause_windows:
                 self._paused = True
                 return SpeechPaused(
-                    pts=self._speech_end,
-                    started=self._started,
-                    probability=p,
-                    created=self.now(),
-                    generation=generation,
+                    pts=self._speech_end, started=self._started, probability=p, generation=generation
                 )
             return None
         self._speaking, self._run, self._paused = False, 0, False
         return self._stopped(generation)
 
-    def _stopped(self, generation: int) -> SpeechStopped:
+    def _stopped(self, generation: int = UNSET_GENERATION) -> SpeechStopped:
+        """The end of the speech, in the generation of the audio that ended it (unset: the port's)."""
         return SpeechStopped(
-            pts=self._speech_end,
-            started=self._started,
-            probability=self._last_p,
-            created=self.now(),
-            generation=generation,
+            pts=self._speech_end, started=self._started, probability=self._last_p, generation=generation
         )

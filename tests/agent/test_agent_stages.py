@@ -7,21 +7,24 @@ from collections.abc import AsyncGenerator
 import numpy as np
 import pytest
 
-from graphflow.agent.agent import Agent, ToolRule
-from graphflow.agent.chat import ChatContext
-from graphflow.agent.events import AgentStoppedSpeaking
+from graphflow.agent.agent import Agent
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
+from graphflow.agent.session import AgentSession
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
 from graphflow.bench.standins import StandInSTT, StandInTTS, StandInTTSOptions
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.events import AgentStoppedSpeaking
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools, ToolRule
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.render import describe
 from graphflow.runtime.clock import VirtualClock
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_pipeline, build_session
 from nodes.audio.gain import Gain
 from nodes.io.file_sink import FileSink
-from nodes.llm.base import Chunk
+from nodes.llm.base import LLMNode
 from nodes.llm.local import LocalResponder, LocalResponderOptions
 from nodes.tts.espeak import EspeakTTS
 
@@ -31,10 +34,11 @@ from ..fixtures import FIXTURES, model_cache
 def test_an_agents_own_tts_and_llm_replace_the_graphs() -> None:
     tts = EspeakTTS(name="tts")
     llm = LocalResponder(LocalResponderOptions(ttft_ms=50), name="llm")
-    pipeline = build_pipeline(agent=Agent("Speak in a robot voice.", tts=tts, llm=llm))
-    assert pipeline.llm is llm
-    nodes = {n.name: n.type_name for n in describe(pipeline.graph.compile()).nodes}
-    assert nodes["tts"] == "EspeakTTS" and nodes["llm"] == "LocalResponder"
+    session = AgentSession(agent=Agent("Speak in a robot voice.", tts=tts, llm=llm))
+    stage = next(n for n in session.graph.nodes() if n.name == "llm")
+    assert isinstance(stage, LLMNode) and stage.model is llm  # the graph's stage streams from it
+    nodes = {n.name: n.type_name for n in describe(session.graph.compile()).nodes}
+    assert nodes["tts"] == "EspeakTTS" and nodes["llm"] == "LLMNode"
 
 
 class CountingResponder(LocalResponder):
@@ -50,9 +54,9 @@ class CountingResponder(LocalResponder):
             raise ProviderError("the model file is missing")
         await super().setup()
 
-    def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+    def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         self.streams += 1
-        return super().stream(chat)
+        return super().stream(chat, tools)
 
 
 class CountingTTS(StandInTTS):
@@ -92,7 +96,7 @@ async def test_a_handoff_brings_the_new_agents_own_model_in_text() -> None:
         result = await session.run("please transfer me")
         result.expect.contains_agent_handoff(new_agent=Specialist)
         assert isinstance(session.agent, Specialist) and model.streams >= 1
-        assert session.llm.provider is model
+        assert session.llm_provider() is model
         said = [m.content for m in session.chat.messages if m.role == "assistant" and m.content]
         assert said[-1] == "The specialist speaks now."
 
@@ -103,7 +107,7 @@ async def test_a_handoff_whose_model_cannot_load_keeps_the_old_agent() -> None:
     async with TextSession(host) as session:
         result = await session.run("please transfer me")
         result.expect.contains_agent_handoff(new_agent=Specialist, done=False)
-        assert session.agent is host and session.llm.provider is None and broken.streams == 0
+        assert session.agent is host and session.llm_provider() is None and broken.streams == 0
         assert [m.done for m in session.chat.messages if m.role == "handoff"] == [False]
 
 
@@ -121,9 +125,11 @@ def test_a_handoff_in_voice_speaks_with_the_new_agents_voice_and_model() -> None
     default_voice = CountingTTS("tts", 16000)
     stt = StandInSTT(["please transfer me"], name="stt")
     overrides = StageOverrides(stt=stt, llm=llm, tts=default_voice)
-    options = VoiceAgentOptions(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=6000)
+    options = SessionOptions(
+        files=FileIO(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=6000)
+    )
     host = Host(Specialist(llm=model, tts=voice))
-    session = build_session(options, hub=ModelHub(model_cache()), overrides=overrides, agent=host)
+    session = AgentSession(options, hub=ModelHub(model_cache()), overrides=overrides, agent=host)
     clock = VirtualClock()
     clock.run(session.run(clock))
     assert isinstance(session.agent, Specialist)
@@ -133,4 +139,4 @@ def test_a_handoff_in_voice_speaks_with_the_new_agents_voice_and_model() -> None
     assert heard == ["The specialist speaks now."]
     sink = next(n for n in session.graph.nodes() if isinstance(n, FileSink))
     assert sink.agent and {f.rate for _, f in sink.agent} == {16000}  # the graph's rate: resampled
-    assert voice._rt is None and llm.provider is None  # closed and released when the session ended
+    assert voice._rt is None and session.llm_provider() is None  # closed and released at the end

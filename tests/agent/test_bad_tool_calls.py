@@ -8,11 +8,13 @@ from collections.abc import AsyncGenerator
 import pytest
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.chat import ChatContext
+from graphflow.agent.replies import ToolLoopOptions
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools
 from graphflow.frames import ToolCall
-from nodes.llm.base import Chunk, LLMNode, ToolLoopOptions
+from nodes.llm.base import LLMNode
 
 
 class ScriptedLLM(LLMNode):
@@ -23,7 +25,7 @@ class ScriptedLLM(LLMNode):
         self.calls = calls
         self.seen: list[str] = []
 
-    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         last = chat.messages[-1]
         if last.role == "tool" or last.role == "handoff":
             outputs = [m.content for m in chat.messages if m.role == "tool"]

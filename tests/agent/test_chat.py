@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphflow.agent.chat import ChatContext, ChatMessage
+from graphflow.conversation.chat import ChatContext, ChatMessage
 from graphflow.errors import ConfigError
 from graphflow.frames import ToolCall
 

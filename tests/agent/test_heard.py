@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from graphflow.agent.chat import ChatContext
-from graphflow.agent.events import FunctionCalls
 from graphflow.agent.heard import HeardRecorder
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.events import FunctionCalls
 from graphflow.frames import ToolCall
 
 CALL = ToolCall(id="c1", name="forecast", arguments="{}")

@@ -15,10 +15,11 @@ import mcp  # noqa: F401 - graphflow[mcp], part of graphflow[dev]: missing, thes
 import msgspec
 import pytest
 
-from graphflow.agent.agent import Agent, ToolRule
+from graphflow.agent.agent import Agent
 from graphflow.agent.mcp import MCPServer, MCPStdio, MCPTools, mcp_tools
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import FunctionTool, RunContext, ToolSet, function_tool, invoke
+from graphflow.conversation.model import ToolRule
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
 from tests.waiting import until_async

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from graphflow.agent.chat import ChatContext
 from graphflow.agent.tools import ToolSet, function_tool
+from graphflow.conversation.chat import ChatContext
 from graphflow.errors import ProviderError
 from graphflow.frames import ToolCall
 from nodes.llm.openai import OpenAIChat, OpenAIChatOptions, ReplyStream

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from graphflow.agent.events import AgentStartedSpeaking, AgentStoppedSpeaking, SessionEvent
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.conversation.events import AgentStartedSpeaking, AgentStoppedSpeaking, SessionEvent
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import VirtualClock
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import model_cache, write_wav
@@ -25,7 +26,9 @@ def silent_session(tmp_path: Path) -> AgentSession:
     path = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 30, np.int16))
     llm = LocalResponder(LocalResponderOptions(ttft_ms=100, tokens_per_second=0), name="llm")
     overrides = StageOverrides(stt=StandInSTT([], name="stt"), llm=llm, tts=StandInTTS(name="tts"))
-    return build_session(VoiceAgentOptions(input=str(path)), hub=ModelHub(model_cache()), overrides=overrides)
+    return AgentSession(
+        SessionOptions(files=FileIO(input=str(path))), hub=ModelHub(model_cache()), overrides=overrides
+    )
 
 
 async def next_event(session: AgentSession, kind: type[SessionEvent], seen: int) -> SessionEvent:

@@ -8,16 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphflow.agent.agent import Agent, ToolRule
-from graphflow.agent.events import AgentStartedSpeaking, UserStartedSpeaking
+from graphflow.agent.agent import Agent
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.agent.speech import SpeechHandle
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import function_tool
 from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.conversation.events import AgentStartedSpeaking, UserStartedSpeaking
+from graphflow.conversation.model import ToolRule
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import VirtualClock
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from nodes.io.file_sink import FileSink
 from nodes.llm.local import LocalResponder, LocalResponderOptions
 
@@ -62,7 +64,9 @@ def talking_user(tmp_path: Path) -> AgentSession:
     llm = LocalResponder(LocalResponderOptions(ttft_ms=100, tokens_per_second=0), name="llm")
     stt = StandInSTT(["go forward ten meters"], name="stt")
     overrides = StageOverrides(stt=stt, llm=llm, tts=StandInTTS(name="tts"))
-    return build_session(VoiceAgentOptions(input=str(path)), hub=ModelHub(model_cache()), overrides=overrides)
+    return AgentSession(
+        SessionOptions(files=FileIO(input=str(path))), hub=ModelHub(model_cache()), overrides=overrides
+    )
 
 
 async def long_reply(session: AgentSession, clock: VirtualClock, allow: bool) -> SpeechHandle:
@@ -120,8 +124,10 @@ def test_a_tool_waits_until_the_words_before_it_were_heard() -> None:
     stt = StandInSTT(["what will the weather be like tomorrow"], name="stt")
     overrides = StageOverrides(stt=stt, llm=llm, tts=StandInTTS(name="tts"))
     agent = Forecaster()
-    options = VoiceAgentOptions(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=8000)
-    session = build_session(options, hub=ModelHub(model_cache()), overrides=overrides, agent=agent)
+    options = SessionOptions(
+        files=FileIO(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=8000)
+    )
+    session = AgentSession(options, hub=ModelHub(model_cache()), overrides=overrides, agent=agent)
     clock = VirtualClock()
     clock.run(session.run(clock))
     speech = agent.speeches[0]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from graphflow.agent.agent import Agent, ToolRule
-from graphflow.agent.events import (
+from graphflow.agent.agent import Agent
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
+from graphflow.agent.session import AgentSession
+from graphflow.agent.states import ConversationState
+from graphflow.agent.tool_context import RunContext
+from graphflow.agent.tools import function_tool
+from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.conversation.events import (
     AgentStartedSpeaking,
     AgentStateChanged,
     AgentStoppedSpeaking,
@@ -16,14 +23,10 @@ from graphflow.agent.events import (
     UserStateChanged,
     UserStoppedSpeaking,
 )
-from graphflow.agent.session import AgentSession
-from graphflow.agent.states import ConversationState
-from graphflow.agent.tool_context import RunContext
-from graphflow.agent.tools import function_tool
-from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.conversation.model import ToolRule
+from graphflow.frames import TurnReason
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import VirtualClock
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import model_cache, said_twice
@@ -35,7 +38,7 @@ async def test_states_follow_the_conversation_and_the_user_goes_away() -> None:
     for event in (
         UserStartedSpeaking(at=1),
         UserStoppedSpeaking(at=2),
-        TurnEnded(at=3, text="hi", reason="model", probability=0.9),
+        TurnEnded(at=3, text="hi", reason=TurnReason.MODEL, probability=0.9),
         AgentStartedSpeaking(at=4, reply_id="r"),
         AgentStoppedSpeaking(at=5, reply_id="r", heard="hello", interrupted=False),
     ):
@@ -72,8 +75,8 @@ def barge_in_session(tmp_path: Path, agent: Agent | None) -> AgentSession:
     llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
     script = ["go forward ten meters"] * 2
     overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
-    options = VoiceAgentOptions(input=str(path), tail_silence_ms=6000)
-    return build_session(options, hub=ModelHub(model_cache()), overrides=overrides, agent=agent)
+    options = SessionOptions(files=FileIO(input=str(path), tail_silence_ms=6000))
+    return AgentSession(options, hub=ModelHub(model_cache()), overrides=overrides, agent=agent)
 
 
 def run(session: AgentSession) -> AgentSession:
@@ -109,8 +112,8 @@ class SlowMover(Agent):
 
 
 def test_a_barge_in_during_a_tool_call_leaves_a_complete_history(tmp_path: Path) -> None:
-    from graphflow.agent.events import FunctionOutput
-    from nodes.llm.base import INTERRUPTED
+    from graphflow.agent.replies import INTERRUPTED
+    from graphflow.conversation.events import FunctionOutput
 
     session = run(barge_in_session(tmp_path, SlowMover()))
     outputs = [e for e in session.events if isinstance(e, FunctionOutput)]

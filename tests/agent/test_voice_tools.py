@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from graphflow.agent.events import (
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
+from graphflow.agent.session import AgentSession
+from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.conversation.events import (
     AgentHandoff,
     AgentStoppedSpeaking,
     FunctionCalls,
     FunctionOutput,
     ReplyMetrics,
 )
-from graphflow.bench.standins import StandInSTT, StandInTTS
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import VirtualClock
 from graphs.restaurant import PaymentAgent, Restaurant, RestaurantAgent
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import FIXTURES, model_cache
@@ -24,8 +26,10 @@ def test_a_booking_by_voice_calls_the_tool_hands_over_and_speaks_the_answer() ->
     script = ["Please book it for 2 people on friday at 19:30, my name is ada"]
     llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
     overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
-    options = VoiceAgentOptions(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=8000)
-    session = build_session(
+    options = SessionOptions(
+        files=FileIO(input=str(FIXTURES / "cmd_go_forward_ten_meters.wav"), tail_silence_ms=8000)
+    )
+    session = AgentSession(
         options,
         hub=ModelHub(model_cache()),
         overrides=overrides,

@@ -128,9 +128,9 @@ def test_default_fixture_set_is_one_list_of_existing_fixtures(tmp_path: Path) ->
 
 
 def test_a_stage_over_its_budget_is_flagged() -> None:
-    from graphflow.agent.events import TurnMetrics
     from graphflow.bench.latency import RunResult
     from graphflow.bench.report import budget_rows
+    from graphflow.conversation.events import TurnMetrics
 
     run = RunResult("x.wav", 0, budgets_ms={"vad": 352.0, "stt": 500.0, "llm": 200.0})
     run.turns = [TurnMetrics(at=0, reply_id="r", vad_ms=340.0, transcript_ms=1100.0, llm_ttft_ms=204.0)]

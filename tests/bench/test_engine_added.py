@@ -7,11 +7,11 @@ outside its provider call is engine time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 
 import pytest
 
-from graphflow.agent.events import TurnMetrics
+from graphflow.agent.pipeline import StageOverrides
 from graphflow.bench.attribution import attribute
 from graphflow.bench.latency import LatencyOptions, RunResult, run_latency
 from graphflow.bench.recordings import resolve
@@ -25,9 +25,11 @@ from graphflow.bench.standins import (
     StandInTTS,
     StandInTTSOptions,
 )
-from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.events import TurnMetrics
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools
+from graphflow.frames import ReplyDelta, ReplyEnd
 from graphflow.timebase import MS
-from graphs.voice_agent import StageOverrides
 
 from ..fixtures import FIXTURES, model_cache
 
@@ -40,13 +42,14 @@ def options(**changes: object) -> LatencyOptions:
 
 
 class SlowLLM(StandInLLM):
-    """Spends ``before_ms`` of its own (engine-side) time on each turn before calling the model."""
+    """Spends ``before_ms`` of its own (engine-side) time on each reply before the timed model call."""
 
     before_ms = 5
 
-    async def on_frame(self, turn: EndOfTurn) -> None:
+    async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         await self.clock.sleep_until(self.now() + self.before_ms * MS)
-        await super().on_frame(turn)
+        async for chunk in super().stream(chat, tools):
+            yield chunk
 
 
 class SlowTTS(StandInTTS):

@@ -27,7 +27,8 @@ from .helpers import run_plan
 
 
 def t(text: str, ms: int = 0, *, survive: bool = False) -> TextFrame:
-    return TextFrame(text=text, pts=ms * MS, survive=survive)
+    """A frame of generation 0, whenever the source sends it (the port keeps a set generation)."""
+    return TextFrame(text=text, pts=ms * MS, survive=survive, generation=0)
 
 
 class Trigger(Node):

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import numpy as np
 import pytest
 
-from graphflow import AudioFormat, AudioFrame, EndOfStream, Flush, FrameError, SampleFormat, TextFrame
+from graphflow import (
+    AudioFormat,
+    AudioFrame,
+    EndOfStream,
+    Flush,
+    FrameError,
+    Graph,
+    Input,
+    Node,
+    Output,
+    SampleFormat,
+    TextFrame,
+)
+from graphflow.frames import UNSET_GENERATION
 from graphflow.timebase import MS, SECOND, samples_to_ns
+from nodes.memory import FrameSink, FrameSource
+from nodes.passthrough import Passthrough
+
+from .helpers import run_plan
 
 
 def test_frames_are_immutable() -> None:
-    frame = TextFrame(text="hi", pts=5)
+    frame = TextFrame(text="hi", pts=5, generation=0)
     with pytest.raises(AttributeError):
         frame.text = "other"  # type: ignore[misc]
     assert msgspec.structs.replace(frame, generation=2).generation == 2
@@ -53,3 +72,29 @@ def test_format_mismatch_lists_fields() -> None:
     required = AudioFormat(16000, 1, None)
     assert produced.mismatches(required) == ["rate 48000 != 16000", "channels 2 != 1"]
     assert AudioFormat(16000, 1, SampleFormat.S16).mismatches(required) == []
+
+
+class Stamping(Node):
+    """On its frame: waits 5 ms, sends an unstamped frame, cancels, sends two more."""
+
+    inp = Input(TextFrame)
+    out = Output(TextFrame)
+    side = Output(TextFrame)
+
+    async def on_frame(self, frame: TextFrame) -> None:
+        await asyncio.sleep(0.005)
+        await self.out.send(TextFrame(text="before"))
+        await self.cancel("next turn")
+        await self.out.send(TextFrame(text="after"))
+        await self.out.send(TextFrame(text="carried", generation=frame.generation, created=1))
+
+
+def test_the_output_port_stamps_what_a_frame_leaves_unset() -> None:
+    assert TextFrame(text="a").generation == UNSET_GENERATION and TextFrame(text="a").created == 0
+    node, target, sink = Stamping(name="node"), Passthrough(name="target"), FrameSink(name="sink")
+    g = Graph().chain(FrameSource([TextFrame(text="go")], name="src"), node, sink)
+    g.add(target).connect(node.side, target.inp).cancels(node, target)
+    run_plan(g.compile())
+    got = [(f.text, f.created, f.generation) for f in sink.frames if isinstance(f, TextFrame)]
+    # the run's generation at the time of sending; a generation or created set is kept
+    assert got == [("before", 5 * MS, 0), ("after", 5 * MS, 1), ("carried", 1, 0)]

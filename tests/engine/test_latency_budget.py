@@ -5,8 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from graphflow import Graph, Node
+from graphflow.agent.options import FileIO, Provider, SessionOptions
+from graphflow.agent.session import AgentSession
 from graphflow.timebase import MS
-from graphs.voice_agent import VoiceAgentOptions, build_pipeline, build_session
 from nodes.audio.resampler import FILTER_DELAY_MS, Resampler, ResamplerOptions
 from nodes.fallback.llm import FallbackLLM
 from nodes.fallback.stt import FallbackSTT
@@ -94,7 +95,7 @@ def test_an_empty_graph_has_no_path() -> None:
 
 
 def test_voice_pipeline_budgets_come_from_each_stage() -> None:
-    plan = build_pipeline().graph.compile()
+    plan = AgentSession().graph.compile()
     ms = {name: ns / MS for name, ns in plan.budgets.items()}
     assert ms == {
         "source": 20,  # one 20 ms frame
@@ -114,19 +115,19 @@ def test_voice_pipeline_budgets_come_from_each_stage() -> None:
 
 
 def test_a_session_has_the_same_budget() -> None:
-    plan = build_session().compile()
+    plan = AgentSession().compile()
     assert plan.critical_path == VOICE_PATH
-    assert plan.latency_budget == build_pipeline().graph.compile().latency_budget
+    assert plan.latency_budget == AgentSession().graph.compile().latency_budget
 
 
 def test_voice_budgets_follow_the_options() -> None:
-    options = VoiceAgentOptions(
-        frame_ms=10,
+    options = SessionOptions(
+        files=FileIO(frame_ms=10),
         vad=SileroOptions(min_silence_ms=500),
         turn=TurnOptions(mode="silence", silence_delay_ms=800),
-        responder=LocalResponderOptions(ttft_ms=350.5),
+        llm=Provider.of("local", LocalResponderOptions(ttft_ms=350.5)),
     )
-    budgets = build_pipeline(options).graph.compile().budgets
+    budgets = AgentSession(options).graph.compile().budgets
     assert budgets["source"] == 10 * MS
     assert budgets["vad"] == (1 + 16) * 32 * MS  # 500 ms is 15.6 windows: 16
     assert budgets["turn"] == 800 * MS

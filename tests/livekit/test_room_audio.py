@@ -14,7 +14,7 @@ import pytest
 from livekit import rtc
 
 from graphflow import Graph, RunOptions
-from graphflow.agent.playout import Playout, PlayoutEvent, Timeline
+from graphflow.conversation.playout import Playout, PlayoutEvent, Timeline
 from graphflow.frames import AudioFrame, Frame, ReplyDelta, ReplyEnd, Transcript
 from graphflow.livekit.room import RoomSettings, connect_room
 from graphflow.livekit.server import LiveKitServer

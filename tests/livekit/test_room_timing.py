@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from graphflow import Graph
-from graphflow.agent.playout import Playout, PlayoutEvent, Timeline
+from graphflow.conversation.playout import Playout, PlayoutEvent, Timeline
 from graphflow.frames import Frame, SpeechAudio
 from graphflow.livekit.server import LiveKitServer
 from graphflow.timebase import MS, samples_to_ns

@@ -19,8 +19,8 @@ import pytest
 import soxr
 from livekit import api
 
-from graphflow.agent.events import AgentStartedSpeaking, TurnEnded
 from graphflow.bench.wer import wer
+from graphflow.conversation.events import AgentStartedSpeaking, TurnEnded
 from graphflow.livekit.server import LiveKitServer
 from graphflow.models import ModelHub
 from graphflow.worker.job import JobContext
@@ -248,7 +248,7 @@ async def test_typed_chat_is_a_turn_that_interrupts_the_agent(
             users = [m.content for m in session.chat.messages if m.role == "user"]
             assert users == [first, "Thanks a lot"]
             typed = [e for e in session.events if isinstance(e, TurnEnded)]
-            assert [e.reason for e in typed] == ["typed", "typed"]
+            assert [e.kind for e in typed] == ["typed", "typed"]
             assert chat.received == 2 and not session.errors
         finally:
             await peer.leave()

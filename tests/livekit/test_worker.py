@@ -259,22 +259,26 @@ async def test_a_token_without_the_agent_grant_is_refused_clearly(livekit_server
 
 
 async def test_a_session_that_crashes_fails_its_job_only(livekit_server: LiveKitServer) -> None:
-    from graphflow.agent.chat import ChatContext
-    from graphflow.agent.playout import Playout
+    from graphflow.agent.pipeline import PipelineIO, StageOverrides
     from graphflow.agent.session import AgentSession
-    from graphflow.graph import Graph
+    from graphflow.bench.standins import StandInSTT, StandInTTS
+    from graphflow.conversation.playout import Playout, Timeline
+    from graphflow.models import ModelHub
     from nodes.audio.tone import ToneSource
-    from nodes.passthrough import Passthrough
+    from nodes.io.file_sink import FileSink
+    from tests.fixtures import model_cache
 
-    class Broken(Passthrough):
-        def on_frame(self, frame: object) -> None:
+    class Broken(ToneSource):
+        async def run(self) -> None:
             raise ValueError("a stage broke")
+
+    def broken_io(timeline: Timeline, playout: Playout) -> PipelineIO:
+        return PipelineIO(Broken(name="source"), FileSink(name="sink", playout=playout))
 
     async def action(ctx: JobContext) -> None:
         if ctx.room_name.startswith("broken"):
-            g = Graph("broken")
-            g.chain(ToneSource(), Broken())
-            ctx.run_session(AgentSession(g, playout=Playout(), chat=ChatContext()))
+            stand_ins = StageOverrides(stt=StandInSTT([], name="stt"), tts=StandInTTS(name="tts"))
+            ctx.run_session(AgentSession(io=broken_io, overrides=stand_ins, hub=ModelHub(model_cache())))
         else:
             ctx.spawn(asyncio.sleep(60), "keep going")
 

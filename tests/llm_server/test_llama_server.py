@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.chat import ChatContext
 from graphflow.agent.testing import RunResult
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import NO_TOOLS, ModelTools
 from graphflow.errors import ProviderError
 from graphflow.frames import ToolCall
 from nodes.llm.base import Chunk
@@ -31,9 +32,9 @@ class RecordingChat(OpenAIChat):
         super().__init__(options, name="llm")
         self.sent: list[dict[str, Any]] = []
 
-    def request_body(self, chat: ChatContext) -> dict[str, Any]:
+    def request_body(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> dict[str, Any]:
         """The body as ``OpenAIChat`` makes it, recorded."""
-        body = super().request_body(chat)
+        body = super().request_body(chat, tools)
         self.sent.append(body)
         return body
 

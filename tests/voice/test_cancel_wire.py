@@ -29,8 +29,11 @@ import numpy as np
 import pytest
 
 from graphflow import Frame, Graph, Input, Node, Output, QueueSpec, RunOptions
-from graphflow.agent.control import PREEMPTIVE
-from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd
+from graphflow.agent.agent import Agent
+from graphflow.agent.replies import AgentReplies
+from graphflow.agent.tool_context import RunContext
+from graphflow.conversation.chat import ChatContext
+from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd, ToolCall, TurnKind
 from graphflow.frames.agent import SpeechAudio
 from graphflow.frames.types import FrameType
 from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
@@ -260,8 +263,27 @@ async def barge_in(server: SlowServer, g: Graph, trigger: Turns, *others: Stuck)
     return conn, ms
 
 
-def chat(url: str) -> OpenAIChat:
-    return OpenAIChat(OpenAIChatOptions(base_url=url, model="test", api_key="local-test-key"), name="llm")
+class Host:
+    """The least an agent's replies need around them: a history and an agent (no tools, no joins)."""
+
+    def __init__(self) -> None:
+        self.chat = ChatContext()
+        self.agent = Agent()
+        self.fragments = None
+
+    def tool_context(self, call: ToolCall) -> RunContext:
+        return RunContext(call=call)
+
+    async def update_agent(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def llm_provider(self) -> None:
+        return None
+
+
+def chat(url: str, replies: AgentReplies | None = None) -> OpenAIChat:
+    options = OpenAIChatOptions(base_url=url, model="test", api_key="local-test-key")
+    return OpenAIChat(options, name="llm", replies=replies)
 
 
 @pytest.mark.parametrize("mode", ["wait", "trickle", "blocked", "preemptive", "replayed"])
@@ -270,11 +292,12 @@ def test_llm_barge_in_closes_the_stream(server: SlowServer, mode: str) -> None:
     with the stream suspended; ``preemptive``: a reply generated ahead of its turn is dropped;
     ``replayed``: the confirmed turn streams the preemptive generation, which is still running."""
     words = "Tell me a long story."
-    turns = [EndOfTurn(text=words, reason=PREEMPTIVE)] if mode in ("preemptive", "replayed") else []
+    turns = [EndOfTurn(text=words, kind=TurnKind.PREEMPTIVE)] if mode in ("preemptive", "replayed") else []
     if mode != "preemptive":
         turns.append(EndOfTurn(text=words))
     src = Turns(turns, EndOfTurn, name="src")
-    llm = chat(server.url("wait" if mode == "wait" else "trickle"))
+    replies = AgentReplies(Host())  # an agent's replies: they generate ahead of a preemptive turn
+    llm = chat(server.url("wait" if mode == "wait" else "trickle"), replies)
     g = Graph()
     if mode == "blocked":
         stuck = Stuck(name="sink")
@@ -292,8 +315,8 @@ def test_llm_barge_in_closes_the_stream(server: SlowServer, mode: str) -> None:
         assert bool(deltas) is (mode in ("trickle", "replayed"))  # the text streamed out until the cancel
     assert conn.path.endswith("/v1/chat/completions")
     if mode in ("preemptive", "replayed"):
-        assert llm.early_started == 1 and llm.early is None
-        assert llm.early_used == (mode == "replayed")
+        assert replies.early_started == 1 and replies.early is None
+        assert replies.early_used == (mode == "replayed")
     assert ms <= CLOSE_BOUND_MS
 
 

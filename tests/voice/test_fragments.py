@@ -15,17 +15,9 @@ import numpy as np
 import pytest
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.chat import ChatContext
-from graphflow.agent.control import TYPED
-from graphflow.agent.events import (
-    AgentStartedSpeaking,
-    AgentStoppedSpeaking,
-    TurnEnded,
-    TurnMetrics,
-    UserTurnJoined,
-)
-from graphflow.agent.fragments import JOIN_BELOW_WORDS, Fragments
-from graphflow.agent.playout import Playout, Timeline
+from graphflow.agent.fragments import Fragments
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import PipelineIO, StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import (
     StandInLLM,
@@ -33,17 +25,25 @@ from graphflow.bench.standins import (
     StandInSTT,
     StandInTTS,
 )
-from graphflow.frames import EndOfTurn, ToolCall
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.events import (
+    AgentStartedSpeaking,
+    AgentStoppedSpeaking,
+    TurnEnded,
+    TurnMetrics,
+    UserTurnJoined,
+)
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools
+from graphflow.conversation.playout import Playout, Timeline
+from graphflow.frames import EndOfTurn, ToolCall, TurnKind
 from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.ports import Output
 from graphflow.runtime.clock import VirtualClock
 from graphflow.timebase import MS
-from graphs.voice_agent import PipelineIO, StageOverrides, VoiceAgentOptions, build_session
-from nodes.gate.interruption import GateOptions
+from nodes.gate.interruption import JOIN_BELOW_WORDS, GateOptions
 from nodes.io.file_sink import FileSink
 from nodes.io.file_source import FileSource, FileSourceOptions
-from nodes.llm.base import Chunk
 from nodes.llm.local import respond
 from nodes.stt.segmenter import Recognition
 from nodes.turn.options import TurnOptions
@@ -80,11 +80,11 @@ class SeeingLLM(StandInLLM):
         super().__init__(StandInLLMOptions(ttft_ms=ttft_ms), name="llm")
         self.seen: list[str] = []
 
-    async def stream(self, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
         """Note the latest user message, then answer as the stand-in does."""
         user = chat.last("user")
         self.seen.append(user.content if user is not None else "")
-        async for chunk in super().stream(chat):
+        async for chunk in super().stream(chat, tools):
             yield chunk
 
 
@@ -101,16 +101,15 @@ def talk(
 
     ``typed``: a node that sends typed user turns too.
     """
-    options = VoiceAgentOptions(
-        input=str(path),
-        tail_silence_ms=9000,
+    options = SessionOptions(
+        files=FileIO(input=str(path), tail_silence_ms=9000),
         turn=TurnOptions(mode="silence", silence_delay_ms=600),
         gate=gate or GateOptions(),
     )
 
     def ends(timeline: Timeline, playout: Playout) -> PipelineIO:
         source = FileSource(
-            FileSourceOptions(str(path), tail_silence_ms=options.tail_silence_ms),
+            FileSourceOptions(str(path), tail_silence_ms=options.files.tail_silence_ms),
             name="source",
             timeline=timeline,
         )
@@ -118,7 +117,7 @@ def talk(
 
     llm = SeeingLLM(ttft_ms)
     overrides = StageOverrides(stt=HalvesSTT([], name="stt"), llm=llm, tts=StandInTTS(name="tts"))
-    session = build_session(options, hub=hub, overrides=overrides, io=ends, agent=agent)
+    session = AgentSession(options, hub=hub, overrides=overrides, io=ends, agent=agent)
     clock = VirtualClock()
     clock.run(session.run(clock))
     return session, llm
@@ -255,7 +254,7 @@ class TypedInput(Node):
         await self.clock.sleep_until(self.now() + round(self.at_s * 1e9))
         await self.cancel("typed")
         await self.out.send(
-            EndOfTurn(text=self.text, reason=TYPED, created=self.now(), generation=self.generation)
+            EndOfTurn(text=self.text, kind=TurnKind.TYPED, created=self.now(), generation=self.generation)
         )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from graphflow import Frame, Graph
-from graphflow.agent.playout import Playout, PlayoutEvent, Timeline
+from graphflow.conversation.playout import Playout, PlayoutEvent, Timeline
 from graphflow.frames import SpeechAudio, SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped, VADEvent
 from graphflow.runtime.clock import VirtualClock
 from graphflow.timebase import MS, samples_to_ns

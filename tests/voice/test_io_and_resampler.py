@@ -11,7 +11,7 @@ import pytest
 import soxr
 
 from graphflow import AudioFormat, AudioFrame, CompileError, FrameError, Graph, NodeError, SampleFormat
-from graphflow.agent.playout import Timeline
+from graphflow.conversation.playout import Timeline
 from graphflow.timebase import MS, SECOND, samples_to_ns
 from nodes.audio.resampler import Resampler, ResamplerOptions
 from nodes.io.file_source import AudioFileError, FileSource, FileSourceOptions, decode_file

@@ -12,7 +12,8 @@ import msgspec
 import pytest
 
 from graphflow import Frame, Graph, RunOptions
-from graphflow.agent.chat import ChatContext
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.replies import PlainReplies
 from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd
 from graphflow.runtime.events import NodeIssue, RunEvent
 from graphflow.timebase import MS, SECOND
@@ -40,7 +41,7 @@ def test_responder_rules_answer_sensibly() -> None:
 
 def test_responder_streams_with_configured_timing_and_keeps_the_chat() -> None:
     chat = ChatContext("be brief")
-    llm = LocalResponder(LocalResponderOptions(ttft_ms=300, tokens_per_second=10), chat=chat)
+    llm = LocalResponder(LocalResponderOptions(ttft_ms=300, tokens_per_second=10), replies=PlainReplies(chat))
     sink = FrameSink()
     src = FrameSource([turn("hello there", 0)], FrameSourceOptions(paced=True))
     run_plan(Graph().chain(src, llm, sink).compile())

@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphflow.agent.events import (
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.session import AgentSession
+from graphflow.cli.main import main
+from graphflow.conversation.events import (
     AgentPaused,
     AgentStartedSpeaking,
     AgentStoppedSpeaking,
@@ -19,12 +22,9 @@ from graphflow.agent.events import (
     UserTranscript,
     UserTurnJoined,
 )
-from graphflow.agent.session import AgentSession
-from graphflow.cli.main import main
 from graphflow.models import ModelHub
 from graphflow.render import describe
 from graphflow.runtime.clock import VirtualClock
-from graphs.voice_agent import VoiceAgentOptions, build_session
 from nodes.llm.local import respond
 from nodes.turn.options import TurnOptions
 
@@ -37,9 +37,13 @@ def hub() -> ModelHub:
     return ModelHub(model_cache())
 
 
-def run_session(path: Path, hub: ModelHub, **changes: object) -> AgentSession:
-    options = VoiceAgentOptions(input=str(path), **changes)  # type: ignore[arg-type]
-    session = build_session(options, hub=hub)
+def run_session(
+    path: Path, hub: ModelHub, *, tail_silence_ms: int = 3000, turn: TurnOptions | None = None
+) -> AgentSession:
+    options = SessionOptions(
+        files=FileIO(input=str(path), tail_silence_ms=tail_silence_ms), turn=turn or TurnOptions()
+    )
+    session = AgentSession(options, hub=hub)
     clock = VirtualClock()
     clock.run(session.run(clock))
     return session

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphflow.agent.events import TurnEnded, UserTranscript
+from graphflow.agent.options import FileIO, SessionOptions
 from graphflow.agent.session import AgentSession
+from graphflow.conversation.events import TurnEnded, UserTranscript
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import VirtualClock
-from graphs.voice_agent import VoiceAgentOptions, build_session
 from tests.fixtures import model_cache, read_wav, write_wav
 
 
@@ -21,7 +21,9 @@ def hub() -> ModelHub:
 
 
 def listen(hub: ModelHub, pcm: np.ndarray, tmp_path: Path) -> AgentSession:
-    session = build_session(VoiceAgentOptions(input=str(write_wav(tmp_path / "in.wav", pcm))), hub=hub)
+    session = AgentSession(
+        SessionOptions(files=FileIO(input=str(write_wav(tmp_path / "in.wav", pcm)))), hub=hub
+    )
     clock = VirtualClock()
     clock.run(session.run(clock))
     return session

@@ -125,9 +125,9 @@ def detect(
     decided = [
         (f, at)
         for f, at in zip(sink.frames, sink.arrivals, strict=True)
-        if isinstance(f, EndOfTurn) and f.reason != "preemptive"
+        if isinstance(f, EndOfTurn) and f.kind != "preemptive"
     ]
-    tentative = [f for f in sink.frames if isinstance(f, EndOfTurn) and f.reason == "preemptive"]
+    tentative = [f for f in sink.frames if isinstance(f, EndOfTurn) and f.kind == "preemptive"]
     return Result([f for f, _ in decided], [at for _, at in decided], detector, tentative)
 
 

@@ -11,18 +11,16 @@ import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from graphflow.agent.chat import ChatContext
-from graphflow.agent.events import AgentStoppedSpeaking
-from graphflow.agent.playout import Playout
+from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import StandInSTT, StandInTTS
+from graphflow.conversation.events import AgentStoppedSpeaking
 from graphflow.errors import ConfigError
-from graphflow.graph import Graph
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import VirtualClock
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
 from graphflow.worker.metrics import STAGES, WorkerMetrics
-from graphs.voice_agent import StageOverrides, VoiceAgentOptions, build_session
 from nodes.llm.local import LocalResponder, LocalResponderOptions
 
 from ..fixtures import model_cache, said_twice
@@ -156,16 +154,21 @@ def test_metrics_refuse_unknown_states_and_registries_are_separate() -> None:
     assert samples(a)[("graphflow_jobs_running", ())] == 0
 
 
+def stand_ins() -> StageOverrides:
+    """Stand-in STT, LLM and TTS: a session that loads no speech models but the VAD's and the turn's."""
+    llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
+    return StageOverrides(stt=StandInSTT([], name="stt"), llm=llm, tts=StandInTTS(name="tts"))
+
+
 def session_with_barge_in(tmp_path: Path, hub: ModelHub) -> AgentSession:
     """The utterance, then the same utterance again while the agent answers (stand-in stages)."""
     path = said_twice(UTTERANCE, tmp_path / "barge_in.wav")
     script = ["go forward ten meters"] * 2
     llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
     overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
-    session = build_session(
-        VoiceAgentOptions(input=str(path), tail_silence_ms=6000), hub=hub, overrides=overrides
+    session = AgentSession(
+        SessionOptions(files=FileIO(input=str(path), tail_silence_ms=6000)), hub=hub, overrides=overrides
     )
-    llm.chat = session.chat
     return session
 
 
@@ -203,7 +206,7 @@ def test_watch_turns_a_session_into_latency_lag_and_interruption_metrics(tmp_pat
 
 def test_frame_lag_is_read_while_the_session_runs() -> None:
     # a session that has not run yet: its frame lag is read at every collection
-    session = AgentSession(Graph("idle"), playout=Playout(), chat=ChatContext(""))
+    session = AgentSession(overrides=stand_ins())
     metrics = WorkerMetrics()
     finish = metrics.watch(session)
     session.frame_lag.add(3_000_000)  # 3 ms: between 2^21 and 2^22 ns
@@ -223,7 +226,7 @@ def test_frame_lag_is_read_while_the_session_runs() -> None:
 
 def test_a_session_nobody_holds_any_more_is_let_go() -> None:
     metrics = WorkerMetrics()
-    session = AgentSession(Graph("never_run"), playout=Playout(), chat=ChatContext(""))
+    session = AgentSession(overrides=stand_ins())
     metrics.watch(session)
     assert metrics.sessions_running == 1
     del session

@@ -12,20 +12,12 @@ import asyncio
 import contextlib
 
 from graphflow.errors import ConfigError
-from graphflow.frames import EndOfStream, EndOfTurn
+from graphflow.frames import EndOfStream, EndOfTurn, TurnKind
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 
-SAY = "say"
-"""``EndOfTurn.reason`` of a turn whose ``text`` the agent speaks as it is (no model call)."""
-GENERATE = "generate"
-"""``EndOfTurn.reason`` of a turn that asks for a reply without user words (``text``: instructions)."""
-TYPED = "typed"
-"""``EndOfTurn.reason`` of a turn the user typed (``text``: their words; no speech behind it)."""
-PREEMPTIVE = "preemptive"
-"""``EndOfTurn.reason`` of a tentative turn: the final transcript is in, the decision is not."""
 CONTROL_QUEUE = 16
-"""Requests waiting to enter the graph before ``request`` blocks."""
+"""Default: requests waiting to enter the graph before ``request`` blocks."""
 
 
 class SessionControl(Node):
@@ -34,16 +26,16 @@ class SessionControl(Node):
     inp = Input(EndOfTurn)
     out = Output(EndOfTurn, follows="inp")
 
-    def __init__(self, *, name: str | None = None) -> None:
+    def __init__(self, *, name: str | None = None, capacity: int = CONTROL_QUEUE) -> None:
         super().__init__(name=name)
-        self.queue: asyncio.Queue[EndOfTurn] = asyncio.Queue(CONTROL_QUEUE)
+        self.queue: asyncio.Queue[EndOfTurn] = asyncio.Queue(max(1, capacity))
 
-    async def request(self, text: str, reason: str, reply_id: str = "") -> None:
-        """Send a turn into the graph (``reason``: ``say`` or ``generate``; ``reply_id``: its reply's id)."""
+    async def request(self, text: str, kind: TurnKind, reply_id: str = "") -> None:
+        """Send a turn into the graph (``kind``: ``SAY`` or ``GENERATE``; ``reply_id``: its reply's id)."""
         if self._rt is None:
             raise ConfigError("the session is not running", hint="call this while session.run() is running")
         turn = EndOfTurn(
-            text=text, reason=reason, reply_id=reply_id, created=self.now(), generation=self.generation
+            text=text, kind=kind, reply_id=reply_id, created=self.now(), generation=self.generation
         )
         await self.queue.put(turn)
 

@@ -1,7 +1,7 @@
 """Preemptive generation: the model starts on a turn's final transcript before the turn is decided.
 
 :class:`EarlyReply` runs the provider's stream on a copy of the conversation with the
-tentative user message, in background work of the language-model node, and keeps the
+tentative user message, in background work owned by the run, and keeps the
 chunks. If the turn is then decided with the same words, the reply streams from what is
 already there (the model's time to first token is hidden behind the turn decision); if
 the words differ, or the user speaks again, it is dropped. Nothing it produced has left
@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING
 
-from graphflow.agent.chat import ChatContext
-
-if TYPE_CHECKING:
-    from nodes.llm.base import Chunk
+from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import Chunk
 
 
 class EarlyReply:

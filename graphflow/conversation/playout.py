@@ -1,7 +1,9 @@
 """What the agent is saying right now: shared by the sink that plays it and the gate that listens.
 
 A sink reports through :class:`Playout` when a reply starts and stops being heard (and
-how much of it was heard); the interruption gate reads ``speaking`` and may ``pause()``
+how much of it was heard), and publishes the :class:`PlayoutEvent` it gets back to the
+run's observers (the session follows the conversation there); stages that share the
+playout may also listen to it directly; the interruption gate reads ``speaking`` and may ``pause()``
 the sink at once when the user starts talking over the agent, then ``resume()`` it if
 that was a false interruption. A sink also reports playout marks once the frame that
 carries one has been played (``reached``), so a tool can wait until the words before
@@ -53,7 +55,7 @@ class Timeline:
 
 
 class Playout:
-    """Playout state of one session: speaking or not, paused or not, and who listens."""
+    """Playout state of one session: speaking or not, paused or not, and the stages that listen."""
 
     def __init__(self, timeline: Timeline | None = None) -> None:
         self.timeline = timeline or Timeline()
@@ -71,18 +73,20 @@ class Playout:
         self._ended: deque[str] = deque(maxlen=ENDED_KEPT)
 
     # ------------------------------------------------------------ sink side
-    def started(self, reply_id: str, generation: int, at: int) -> None:
+    def started(self, reply_id: str, generation: int, at: int) -> PlayoutEvent:
         """The first sample of ``reply_id`` is being played at clock time ``at``."""
         self.speaking, self.reply_id, self.generation = True, reply_id, generation
-        self._tell(PlayoutEvent("started", reply_id, generation, at, self.timeline.media(at)))
+        return self._tell(PlayoutEvent("started", reply_id, generation, at, self.timeline.media(at)))
 
-    def finished(self, reply_id: str, generation: int, at: int, heard: str, interrupted: bool) -> None:
+    def finished(
+        self, reply_id: str, generation: int, at: int, heard: str, interrupted: bool
+    ) -> PlayoutEvent:
         """``reply_id`` stopped being heard at ``at``; ``heard`` is what was played of it."""
         if reply_id == self.reply_id:
             self.speaking = False
             self.interruptible = True  # a tool's "no interruptions" lasts one reply
         self.forget(reply_id)
-        self._tell(
+        return self._tell(
             PlayoutEvent("finished", reply_id, generation, at, self.timeline.media(at), heard, interrupted)
         )
 
@@ -139,28 +143,31 @@ class Playout:
             await self._resumed.wait()
 
     # ------------------------------------------------------------ gate side
-    def pause(self, at: int = 0) -> None:
-        """Stop playing now (the sink keeps the rest of its audio)."""
+    def pause(self, at: int = 0) -> PlayoutEvent | None:
+        """Stop playing now (the sink keeps the rest of its audio); None if it was paused already."""
         if self.paused:
-            return
+            return None
         self.paused = True
         if self._waiter is not None:
             _resolve(self._waiter, False)
-        self._tell(PlayoutEvent("paused", self.reply_id, self.generation, at, self.timeline.media(at)))
+        return self._tell(PlayoutEvent("paused", self.reply_id, self.generation, at, self.timeline.media(at)))
 
-    def resume(self, at: int = 0) -> None:
-        """Carry on playing where the sink stopped."""
+    def resume(self, at: int = 0) -> PlayoutEvent | None:
+        """Carry on playing where the sink stopped; None if it was not paused."""
         if not self.paused:
-            return
+            return None
         self.paused = False
         if self._resumed is not None:
             self._resumed.set()
             self._resumed = None
-        self._tell(PlayoutEvent("resumed", self.reply_id, self.generation, at, self.timeline.media(at)))
+        return self._tell(
+            PlayoutEvent("resumed", self.reply_id, self.generation, at, self.timeline.media(at))
+        )
 
-    def _tell(self, event: PlayoutEvent) -> None:
+    def _tell(self, event: PlayoutEvent) -> PlayoutEvent:
         for listener in self.listeners:
             listener(event)
+        return event
 
 
 def _resolve(waiter: asyncio.Future[Any], value: object) -> None:

@@ -11,17 +11,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from graphflow.agent.tool_context import ToolCallLike
 from graphflow.errors import ConfigError
 from graphflow.frames.agent import ToolCall
 
 __all__ = ["ChatContext", "ChatMessage"]
 
 _SYSTEM, _ASSISTANT, _TOOL, _HANDOFF = "system", "assistant", "tool", "handoff"
+
+
+class ToolCallLike(Protocol):
+    """Anything shaped like a tool call: an id, a tool name and the JSON text of the arguments."""
+
+    @property
+    def id(self) -> str:
+        """The call id the model gave (echoed back with the result)."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The name of the tool the model asked for."""
+        ...
+
+    @property
+    def arguments(self) -> str:
+        """The arguments as the JSON text the model produced."""
+        ...
 
 
 class ChatMessage(msgspec.Struct, frozen=True, kw_only=True):

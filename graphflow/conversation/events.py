@@ -1,4 +1,7 @@
-"""Session events: plain records a program can iterate or subscribe to.
+"""Session events: plain records of what happens in a conversation, to iterate or subscribe to.
+
+The agent layer emits most of them; a stage may publish one through the run (a fallback
+node's provider going down), and the session passes it on.
 
 Every event has ``at`` (engine clock, ns) and ``media`` (time on the conversation's
 input timeline, ns: where in the recording — or the live call — it happened).
@@ -9,7 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from graphflow.frames.agent import ToolCall
-from graphflow.frames.speech import TurnEvidence
+from graphflow.frames.speech import TurnEvidence, TurnKind, TurnReason
 
 
 class SessionEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,10 +43,13 @@ class TurnEnded(SessionEvent, frozen=True, kw_only=True):
     """The user's turn is over; ``media`` is the end of their speech."""
 
     text: str
-    reason: str
+    reason: TurnReason
+    """What decided it (``fused``, ``model``, ...; ``request`` for a typed turn)."""
     probability: float
     evidence: TurnEvidence | None = None
     """What the turn detector weighed (audio and text probabilities, the silence, the rule)."""
+    kind: TurnKind = TurnKind.SPOKEN
+    """Spoken, or typed by the user."""
 
 
 class UserTurnJoined(SessionEvent, frozen=True, kw_only=True):
@@ -176,3 +182,13 @@ class AgentStateChanged(SessionEvent, frozen=True, kw_only=True):
 
     old: str
     new: str
+
+
+class Utterance(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of the conversation, times in seconds on the input's timeline."""
+
+    role: str
+    text: str
+    start: float
+    end: float
+    interrupted: bool = False
