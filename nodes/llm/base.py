@@ -25,7 +25,7 @@ from graphflow.ports import Input, Output
 from graphflow.runtime.cancellation import CancelInfo
 from graphflow.runtime.stats import LatencyStats
 
-__all__ = ["Chunk", "LLMNode", "TurnChannel"]
+__all__ = ["LLMNode", "TurnChannel"]
 
 
 class LLMNode(Node):

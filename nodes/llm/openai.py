@@ -69,7 +69,6 @@ class OpenAIChat(LLMNode):
         replies: Replies | None = None,
     ) -> None:
         super().__init__(options or OpenAIChatOptions(), name=name, replies=replies)
-        self.tools: list[dict[str, Any]] = []
         self.last_usage: dict[str, Any] | None = None
         self._client: Any = None
 
@@ -110,9 +109,8 @@ class OpenAIChat(LLMNode):
             "temperature": o.temperature,
             "max_tokens": o.max_tokens,
         }
-        schemas = self.tools or list(tools.schemas)
-        if schemas:
-            body["tools"] = schemas
+        if tools.schemas:
+            body["tools"] = list(tools.schemas)
             body["tool_choice"] = "auto"
         return body
 

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from graphflow.agent.tools import ToolSet, function_tool
 from graphflow.conversation.chat import ChatContext
+from graphflow.conversation.model import ModelTools
 from graphflow.errors import ProviderError
 from graphflow.frames import ToolCall
 from nodes.llm.openai import OpenAIChat, OpenAIChatOptions, ReplyStream
@@ -243,8 +244,8 @@ async def test_the_request_carries_tools_and_the_whole_conversation(server: Reco
     chat.add_handoff("concierge", "weather")
     chat.add("assistant", "It is sun", interrupted=True)
     async with client(server, "plain_text") as llm:
-        llm.tools = ToolSet([get_weather]).schemas()
-        assert [c.text async for c in llm.stream(chat)]
+        tools = ModelTools(schemas=tuple(ToolSet([get_weather]).schemas()))
+        assert [c.text async for c in llm.stream(chat, tools)]
     [body] = server.requests
     assert body["stream"] is True and body["model"] == "plain_text" and body["tool_choice"] == "auto"
     assert body["tools"] == [

@@ -17,10 +17,9 @@ from graphflow.agent.testing import RunResult
 from graphflow.agent.text import TextSession
 from graphflow.agent.tools import function_tool
 from graphflow.conversation.chat import ChatContext
-from graphflow.conversation.model import NO_TOOLS, ModelTools
+from graphflow.conversation.model import NO_TOOLS, Chunk, ModelTools
 from graphflow.errors import ProviderError
 from graphflow.frames import ToolCall
-from nodes.llm.base import Chunk
 from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
 from tests.llm_server.conftest import LlamaServer
 
@@ -59,11 +58,11 @@ def client(server: LlamaServer, base_url: str = "") -> RecordingChat:
     return RecordingChat(options)
 
 
-async def stream_all(llm: OpenAIChat, chat: ChatContext) -> list[Chunk]:
+async def stream_all(llm: OpenAIChat, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> list[Chunk]:
     """Every chunk of one reply, between the client's setup and close."""
     await llm.setup()
     try:
-        return [chunk async for chunk in llm.stream(chat)]
+        return [chunk async for chunk in llm.stream(chat, tools)]
     finally:
         await llm.close()
 
@@ -129,9 +128,8 @@ async def test_a_history_with_a_tool_call_and_its_output_is_answered(
     chat.add_tool_calls([ToolCall("call_1", "clock", json.dumps({"city": "Paris"}))], said)
     chat.add_tool_output("call_1", "clock", "It is 12:30 in Paris.")
     llm = client(llama_server)
-    llm.tools = Clock().tools.schemas()
     try:
-        chunks = await stream_all(llm, chat)
+        chunks = await stream_all(llm, chat, ModelTools(schemas=tuple(Clock().tools.schemas())))
     except ProviderError as exc:
         pytest.fail(f"the server refused {json.dumps(llm.sent[0]['messages'][2:])}: {exc.message}")
     messages = llm.sent[0]["messages"]
