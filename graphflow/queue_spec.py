@@ -7,7 +7,7 @@ import enum
 import msgspec
 
 from graphflow.errors import ConfigError
-from graphflow.timebase import MS
+from graphflow.timebase import MS, to_ms
 
 
 class Overflow(enum.Enum):
@@ -55,7 +55,7 @@ class QueueSpec(msgspec.Struct, frozen=True):
         """Short human description, e.g. ``"32 frames, block"``."""
         bound = f"{self.max_frames} frames"
         if self.max_time:
-            bound = f"{self.max_time / MS:g} ms / {bound}"
+            bound = f"{to_ms(self.max_time):g} ms / {bound}"
         return f"{bound}, {self.overflow.value}"
 
 

@@ -19,7 +19,12 @@ class FrameSourceOptions(msgspec.Struct, frozen=True):
 
 
 class FrameSource(Node):
-    """Emits the given frames in order, then ends the stream; its port carries their common type."""
+    """Emits the given frames in order, then ends the stream; its port carries their common type.
+
+    The frames are one recording: a frame that leaves ``generation`` unset belongs to the
+    generation the source started in (a cancellation meanwhile makes the rest stale at its
+    targets); the port stamps an unset ``created`` as the frame leaves.
+    """
 
     Options = FrameSourceOptions
     options: FrameSourceOptions
@@ -41,12 +46,15 @@ class FrameSource(Node):
             self.out.format = formats.pop()
 
     async def run(self) -> None:
-        """Send every frame, paced by ``pts`` if asked."""
+        """Send every frame, paced by ``pts`` if asked, in the generation the source started in."""
         start = self.now()
+        generation = self.generation
         paced = self.options.paced
         for frame in self.frames:
             if paced:
                 await self.clock.sleep_until(start + frame.pts)
+            if frame.generation < 0:
+                frame = msgspec.structs.replace(frame, generation=generation)
             await self.out.send(frame)
 
 

@@ -14,7 +14,7 @@ from graphflow.conversation.events import ReplyMetrics, TurnMetrics
 from graphflow.conversation.playout import PlayoutEvent
 from graphflow.frames import EndOfTurn, ReplyDelta, ReplyEnd, SpeechAudio
 from graphflow.frames.speech import TurnEvidence
-from graphflow.timebase import MS, to_seconds
+from graphflow.timebase import to_ms, to_seconds
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Exchange:
 
 
 def _ms(a: int | None, b: int | None) -> float | None:
-    return None if a is None or b is None else (a - b) / MS
+    return None if a is None or b is None else to_ms(a - b)
 
 
 def turn_metrics(exchange: Exchange, started: PlayoutEvent, timeline_base: int) -> TurnMetrics:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from graphflow.bench.standins import ProviderCall
 from graphflow.conversation.events import TurnMetrics
-from graphflow.timebase import MS
+from graphflow.timebase import MS, to_ms
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def attribute(
     if llm is not None and llm.end > turn:
         model += _clipped(llm, turn, played)
         overshoot += llm.overshoot
-    return Attribution((played - turn - model) / MS, model / MS, overshoot / MS)
+    return Attribution(to_ms(played - turn - model), to_ms(model), to_ms(overshoot))
 
 
 def configured_engine_added(

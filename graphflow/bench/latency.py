@@ -43,7 +43,7 @@ from graphflow.errors import ConfigError
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import Clock, RealtimeClock, VirtualClock
 from graphflow.runtime.heap import freeze_loaded
-from graphflow.timebase import MS
+from graphflow.timebase import MS, to_ms
 from nodes.llm.base import LLMNode
 
 UNKNOWN_WORDS = "Can you tell me more about that?"
@@ -191,12 +191,12 @@ def measure(
         if isinstance(event, AgentPaused):
             before = [t for t in onsets if t <= event.at]
             if before:
-                result.barge_in_ms.append((event.at - before[-1]) / MS)
+                result.barge_in_ms.append(to_ms(event.at - before[-1]))
         elif isinstance(event, AgentStoppedSpeaking):
             result.interrupted += event.interrupted
     if session.runner is not None:
-        result.cancel_propagation_ms = [r.propagation_ns / MS for r in session.runner.cancellations]
-    result.frame_lag_ms = [v / MS for v in session.frame_lag.samples]
+        result.cancel_propagation_ms = [to_ms(r.propagation_ns) for r in session.runner.cancellations]
+    result.frame_lag_ms = [to_ms(v) for v in session.frame_lag.samples]
     return result
 
 
@@ -239,7 +239,7 @@ def compute_samples(session: AgentSession, into: dict[str, list[float]], seen: d
         if isinstance(node, StandInLLM | StandInTTS):
             found[f"standin_{node.name}_call"] = [c.end - c.start for c in node.calls]
         for key, samples in found.items():
-            into.setdefault(key, []).extend(v / MS for v in samples)
+            into.setdefault(key, []).extend(to_ms(v) for v in samples)
 
 
 async def run_session(session: AgentSession, clock: Clock) -> None:

@@ -24,7 +24,7 @@ from graphflow.bench.attribution import attribute
 from graphflow.bench.latency import UNKNOWN_WORDS, LatencyOptions, build, load_models, scenario, standin_calls
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
-from graphflow.timebase import MS, to_seconds
+from graphflow.timebase import MS, to_ms, to_seconds
 
 LAG_BUDGET_MS = 20.0
 """The p99 frame lag a session may have and still count as served in real time."""
@@ -68,7 +68,7 @@ async def _run_many(
     async with asyncio.TaskGroup() as group:
         for i, session in enumerate(sessions):
             group.create_task(_staggered(session, clock, i * 20 * MS / max(1, count)))
-    lags = [v / MS for s in sessions for v in s.frame_lag.samples]
+    lags = [to_ms(v) for s in sessions for v in s.frame_lag.samples]
     added: list[float] = []
     for s in sessions:
         llm_calls, tts_calls = standin_calls(s)

@@ -59,14 +59,17 @@ class Sample(msgspec.Struct, frozen=True):
 class Holdings(msgspec.Struct, frozen=True):
     """Counts of what the process holds: tasks other than the caller's, threads, descriptors.
 
-    ``threads`` leaves out the event loop's default thread pool (``asyncio_N``): it grows
-    on demand up to its bound and lives as long as the loop; ``pool_threads`` counts it.
+    ``threads`` counts the process's OS threads (those of native libraries too) but the
+    event loop's default thread pool (``asyncio_N``): that grows on demand up to its bound
+    and lives as long as the loop; ``pool_threads`` counts it.
     """
 
     tasks: int
     threads: int
     fds: int
     pool_threads: int = 0
+    thread_names: tuple[str, ...] = ()
+    """The OS threads' names (``/proc/self/task/*/comm``), sorted: what a count is made of."""
 
 
 class SoakResult(msgspec.Struct, frozen=True):
@@ -95,8 +98,20 @@ def holdings() -> Holdings:
     current = asyncio.current_task()
     tasks = sum(1 for t in asyncio.all_tasks() if t is not current and not t.done())
     pool = sum(1 for t in threading.enumerate() if t.name.startswith(LOOP_POOL))
-    threads = threading.active_count() - pool
-    return Holdings(tasks=tasks, threads=threads, fds=len(os.listdir("/proc/self/fd")), pool_threads=pool)
+    names = tuple(sorted(_thread_names()))
+    threads = len(names) - pool  # every OS thread, native ones too
+    fds = len(os.listdir("/proc/self/fd"))
+    return Holdings(tasks=tasks, threads=threads, fds=fds, pool_threads=pool, thread_names=names)
+
+
+def _thread_names() -> list[str]:
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            names.append(Path(f"/proc/self/task/{task}/comm").read_text().strip())
+        except OSError:  # it ended meanwhile
+            continue
+    return names
 
 
 class _Counts:
@@ -134,7 +149,7 @@ async def _sampler(options: SoakOptions, start: float, counts: _Counts, out: lis
                 rss_mb=round(rss_mb(), 2),
                 heap_blocks=sys.getallocatedblocks(),
                 tasks=holdings().tasks,
-                threads=threading.active_count(),
+                threads=len(os.listdir("/proc/self/task")),
                 fds=len(os.listdir("/proc/self/fd")),
                 running=counts.running,
                 ended=counts.ended,

@@ -30,7 +30,7 @@ from graphflow.graph import Graph
 from graphflow.models import ModelHub
 from graphflow.runtime.clock import RealtimeClock
 from graphflow.runtime.wiring import RunOptions
-from graphflow.timebase import MS, from_seconds
+from graphflow.timebase import from_seconds, to_ms
 
 """The reason of a tentative turn (not a decision)."""
 OWN_SPEECH_S = 0.6
@@ -121,17 +121,17 @@ def _trace(told: Any, base: int, cut_ns: int) -> dict[str, Any]:
     vad: list[dict[str, Any]] = []
     finals: list[dict[str, Any]] = []
     for frame, arrived in zip(told.frames, told.arrivals, strict=True):
-        at = round((arrived - base - cut_ns) / MS, 1)
+        at = round(to_ms(arrived - base - cut_ns), 1)
         if isinstance(frame, VADEvent):
             vad.append(
-                {"kind": type(frame).__name__, "pts_ms": round((frame.pts - cut_ns) / MS, 1), "at_ms": at}
+                {"kind": type(frame).__name__, "pts_ms": round(to_ms(frame.pts - cut_ns), 1), "at_ms": at}
             )
         elif isinstance(frame, Transcript) and frame.final:
             finals.append(
                 {
                     "text": frame.text,
-                    "start_ms": round((frame.start - cut_ns) / MS, 1),
-                    "end_ms": round((frame.end - cut_ns) / MS, 1),
+                    "start_ms": round(to_ms(frame.start - cut_ns), 1),
+                    "end_ms": round(to_ms(frame.end - cut_ns), 1),
                     "at_ms": at,
                 }
             )
@@ -145,7 +145,7 @@ async def _run_cut(cut: TurnCut, path: Path, hub: ModelHub, options: TurnBenchOp
     trace = _trace(told, source.base_time, cut_ns)
     trace["decisions"] = [
         {
-            "speech_end_ms": round((d.speech_end - cut_ns) / MS, 1),
+            "speech_end_ms": round(to_ms(d.speech_end - cut_ns), 1),
             "reason": d.reason,
             "audio": d.probability,
         }
@@ -166,7 +166,7 @@ async def _run_cut(cut: TurnCut, path: Path, hub: ModelHub, options: TurnBenchOp
         return CutResult(
             id=cut.id,
             label=cut.label,
-            decision_ms=(decided - cut_ns) / MS,
+            decision_ms=to_ms(decided - cut_ns),
             reason=frame.reason,
             probability=frame.probability,
             text=frame.text,

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from graphflow.timebase import SECOND
+from graphflow.timebase import to_seconds
 
 ENDED_KEPT = 64
 """Replies remembered as over, so a late wait for one of them returns at once."""
@@ -128,7 +128,7 @@ class Playout:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiter = waiter
-        handle = loop.call_at(t / SECOND, _resolve, waiter, True)
+        handle = loop.call_at(to_seconds(t), _resolve, waiter, True)
         try:
             return await waiter
         finally:

@@ -2,7 +2,7 @@
 
 from graphflow.frames.agent import ReplyDelta, ReplyEnd, SpeechAudio, ToolCall, heard_prefix
 from graphflow.frames.audio import ANY_AUDIO, AudioFormat, AudioFrame, SampleFormat
-from graphflow.frames.base import UNSET_GENERATION, ControlFrame, EndOfStream, Flush, Frame, TextFrame
+from graphflow.frames.base import UNSET_GENERATION, ControlFrame, EndOfStream, Frame, TextFrame
 from graphflow.frames.room import DataPacket
 from graphflow.frames.speech import (
     EndOfTurn,
@@ -24,7 +24,6 @@ __all__ = [
     "DataPacket",
     "EndOfStream",
     "EndOfTurn",
-    "Flush",
     "Frame",
     "ReplyDelta",
     "ReplyEnd",

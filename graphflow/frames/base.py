@@ -45,12 +45,6 @@ class EndOfStream(ControlFrame, frozen=True, kw_only=True, gc=False):
     """No more frames will follow on this edge; the engine propagates it downstream in order."""
 
 
-class Flush(ControlFrame, frozen=True, kw_only=True, gc=False):
-    """In-band notice that frames older than ``generation`` were cancelled (``reason`` says why)."""
-
-    reason: str = ""
-
-
 class TextFrame(Frame, frozen=True, kw_only=True, gc=False):
     """A piece of text: a transcript, a reply delta, a sentence to speak."""
 

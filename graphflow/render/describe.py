@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 
 from graphflow.compiler.plan import CompiledGraph, PortPlan
-from graphflow.timebase import MS
+from graphflow.timebase import MS, to_ms
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class GraphView:
 
 def ms(ns: int) -> str:
     """``ns`` as milliseconds for a label: ``"352 ms"``, ``"0.5 ms"``."""
-    return f"{ns // MS} ms" if ns % MS == 0 else f"{ns / MS:.1f} ms"
+    return f"{ns // MS} ms" if ns % MS == 0 else f"{to_ms(ns):.1f} ms"
 
 
 def _port(port: PortPlan) -> ViewPort:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
 
-from graphflow.timebase import SECOND
+from graphflow.timebase import SECOND, from_seconds, to_seconds
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ class RealtimeClock:
         """Sleep until monotonic time ``t`` (ns); returns at once if it has passed."""
         delay = t - time.monotonic_ns()
         if delay > 0:
-            await asyncio.sleep(delay / SECOND)
+            await asyncio.sleep(to_seconds(delay))
 
 
 class VirtualClock:
@@ -60,7 +60,7 @@ class VirtualClock:
         """Sleep until virtual time ``t`` (ns)."""
         delay = t - self._now
         if delay > 0:
-            await asyncio.sleep(delay / SECOND)
+            await asyncio.sleep(to_seconds(delay))
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         """Run ``main`` to completion on an event loop driven by this clock."""
@@ -78,7 +78,7 @@ class VirtualClock:
 
     def _jump_to(self, when: float | None, timeout: float) -> None:
         """Move to the next timer's time, to the nanosecond (timers hold float seconds)."""
-        target = round(when * SECOND) if when is not None else math.ceil(self._now + timeout * SECOND)
+        target = from_seconds(when) if when is not None else math.ceil(self._now + timeout * SECOND)
         self._now = max(self._now, target)
 
 
@@ -128,7 +128,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         """The virtual clock's time, in seconds."""
-        return self.clock._now / SECOND
+        return to_seconds(self.clock._now)
 
     def next_timer(self) -> float | None:
         """When the earliest scheduled callback is due (loop time), if any."""

@@ -60,35 +60,37 @@ async def _feed(state: NodeState, task: asyncio.Task[Any]) -> None:
     """
     rt = state.rt
     node = state.node
-    scope = state.scope
     target = state.cancel_target
     loop = asyncio.get_running_loop()
     eos = EndOfStream
+    scope = state.scope
+    scope.bind(task)
     queues = [q for q in state.queues if not q.ended]
     inline_pop = all(type(q) is EdgeQueue for q in queues)
     while queues:
         queue = queues[0]
-        several = len(queues) > 1
+        items = queue.items
         handler: Any = queue.handler
         is_async = queue.handler_async
+        several = len(queues) > 1
         while True:
             if state.flushing:
                 await state.wait_resumed()
             if several:
                 found = next((q for q in queues if q.items), None)
-                if found is not queue and found is not None:
-                    queue, handler, is_async = found, found.handler, found.handler_async
                 if found is not None:
+                    if found is not queue:
+                        queue, items = found, found.items
+                        handler, is_async = found.handler, found.handler_async
                     queues.remove(queue)  # round robin: the queue served goes to the back
                     queues.append(queue)
-            if not queue.items:
+            if not items:
                 waiter: asyncio.Future[None] = loop.create_future()
                 for candidate in queues:
                     candidate.wait(waiter)
                 await waiter
                 continue
             if inline_pop:  # EdgeQueue.pop, inlined on the hot path
-                items = queue.items
                 frame = items.popleft()
                 queue.queued_time -= frame.duration
                 if queue.space_waiters and len(items) <= queue.low_water:
@@ -104,8 +106,10 @@ async def _feed(state: NodeState, task: asyncio.Task[Any]) -> None:
                 state.stale_dropped += 1
                 continue
             state.frames += 1
-            if is_async:
-                scope.enter(task, frame)
+            if not is_async:
+                _call_sync(state, handler, frame)
+            else:
+                scope.frame = frame  # enter the cancel scope (attribute writes: no call per frame)
                 try:
                     await handler(frame)
                 except asyncio.CancelledError:
@@ -118,9 +122,9 @@ async def _feed(state: NodeState, task: asyncio.Task[Any]) -> None:
                         state.name, phase="on_frame", frame_type=type(frame).__name__, cause=exc
                     ) from exc
                 finally:
-                    scope.exit()
-            else:
-                _call_sync(state, handler, frame)
+                    scope.frame = None  # leave it; exit() when a cancel or a waiter watches the call
+                    if scope.watched:
+                        scope.exit()
             if rt.pressure:
                 await rt.relieve_pressure()
 

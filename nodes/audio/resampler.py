@@ -11,7 +11,7 @@ import msgspec
 import numpy as np
 
 from graphflow.errors import FrameError
-from graphflow.frames import AudioFormat, AudioFrame, SampleFormat
+from graphflow.frames import UNSET_GENERATION, AudioFormat, AudioFrame, SampleFormat
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 from graphflow.timebase import MS, samples_to_ns
@@ -48,7 +48,7 @@ class Resampler(Node):
         self._in_format: tuple[int, int] | None = None
         self._origin = 0
         self._produced = 0
-        self._generation = 0
+        self._generation = UNSET_GENERATION
 
     def latency(self) -> int:
         """soxr's filter delay at the configured quality (:data:`FILTER_DELAY_MS`), when the rate changes."""
@@ -106,15 +106,16 @@ class Resampler(Node):
         self._produced += len(out)
         pts = self._origin + samples_to_ns(start, o.rate)
         end = self._origin + samples_to_ns(self._produced, o.rate)
-        if source is not None:
-            self._generation = source.generation
+        created = 0  # the filter's tail: made now
+        if source is not None:  # converted audio keeps its input's times and generation
+            created, self._generation = source.created, source.generation
         self.out.push(
             AudioFrame(
                 samples=out,
                 rate=o.rate,
                 pts=pts,
                 duration=end - pts,
-                created=source.created if source is not None else self.now(),
+                created=created,
                 generation=self._generation,
             )
         )

@@ -8,7 +8,7 @@ import numpy as np
 from graphflow.frames import AudioFormat, AudioFrame, SampleFormat
 from graphflow.node import Node
 from graphflow.ports import Output
-from graphflow.timebase import MS, samples_to_ns
+from graphflow.timebase import MS, ns_to_samples, samples_to_ns
 
 
 class ToneOptions(msgspec.Struct, frozen=True):
@@ -36,7 +36,7 @@ class ToneSource(Node):
     async def run(self) -> None:
         """Generate and send frames, sleeping until each one's time when paced."""
         opts = self.options
-        per_frame = opts.rate * opts.frame_ms * MS // 1_000_000_000
+        per_frame = ns_to_samples(opts.frame_ms * MS, opts.rate)
         total = int(opts.seconds * opts.rate)
         start = self.now()
         phase = 2 * np.pi * opts.frequency / opts.rate
@@ -47,7 +47,4 @@ class ToneSource(Node):
             pts = samples_to_ns(first, opts.rate)
             if opts.paced:
                 await self.clock.sleep_until(start + pts)
-            frame = AudioFrame.from_pcm(
-                samples, opts.rate, pts=pts, created=self.now(), generation=self.generation
-            )
-            await self.out.send(frame)
+            await self.out.send(AudioFrame.from_pcm(samples, opts.rate, pts=pts))

@@ -8,9 +8,11 @@ not retryable, and after ``max_retryable_failures`` consecutive retryable failur
 otherwise. An unavailable provider is skipped for ``retry_interval_s``; then it is
 asked again in its place in the order, and if it answers it is available again.
 
-Every change is a :class:`ProviderAvailability` event for the node's listeners; a
-provider going down is also reported to the run's observers (a ``NodeIssue`` with code
-``provider.unavailable``). All times are the run clock's (``node.now()``, ns).
+Every change is published to the run's observers as a :class:`ProviderAvailability`
+(the fallback node passes ``Node.publish``: observers get a ``NodeEvent``, and a session
+passes it on as one of its events); a provider going down is also reported as a
+``NodeIssue`` with code ``provider.unavailable``. All times are the run clock's
+(``node.now()``, ns).
 
 Providers are not part of the graph: the pool hosts them (:class:`~graphflow.hosting.HostedNodes`)
 — attaches them to the fallback node's run (its clock, its observers) in ``setup()``,
@@ -29,7 +31,7 @@ from graphflow.conversation.events import SessionEvent
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.hosting import HostedNodes
 from graphflow.node import Node
-from graphflow.timebase import SECOND
+from graphflow.timebase import from_seconds, to_seconds
 
 _N = TypeVar("_N", bound=Node)
 _T = TypeVar("_T")
@@ -71,14 +73,17 @@ class ProviderAvailability(SessionEvent, frozen=True, kw_only=True):
 
 
 class ProviderPool(Generic[_N]):
-    """The providers of one fallback node in order of preference, with their availability."""
+    """The providers of one fallback node in order of preference, with their availability.
+
+    ``publish`` is given every :class:`ProviderAvailability` change (the host's ``publish``).
+    """
 
     def __init__(
         self,
         host: Node,
         providers: Sequence[_N],
         options: FallbackOptions,
-        emit: Callable[[SessionEvent], None],
+        publish: Callable[[ProviderAvailability], None],
     ) -> None:
         if not providers:
             raise ConfigError(f"{type(host).__name__} needs at least one provider")
@@ -94,8 +99,8 @@ class ProviderPool(Generic[_N]):
         self.options = options
         self.providers: tuple[_N, ...] = tuple(providers)
         """The providers, most preferred first."""
-        self._emit = emit
-        self._retry_ns = round(o.retry_interval_s * SECOND)
+        self._publish = publish
+        self._retry_ns = from_seconds(o.retry_interval_s)
         self._hosted = HostedNodes(host)
         names: set[str] = set()
         statuses = []
@@ -221,7 +226,7 @@ class ProviderPool(Generic[_N]):
                 retryable=any(error.retryable for _, error in errors),
             )
         now = self.host.now()
-        wait = min(max(self._retry_ns - (now - s.since), 0) for s in self.statuses) / SECOND
+        wait = to_seconds(min(max(self._retry_ns - (now - s.since), 0) for s in self.statuses))
         down = "; ".join(f"{s.name}: {s.last_error}" for s in self.statuses)
         return ProviderError(
             f"no provider of {self.host.qualname or self.host.name!r} is available ({down}); "
@@ -231,7 +236,7 @@ class ProviderPool(Generic[_N]):
         )
 
     def _announce(self, status: ProviderStatus, available: bool, reason: str) -> None:
-        self._emit(
+        self._publish(
             ProviderAvailability(
                 at=self.host.now(),
                 node=self.host.qualname or self.host.name,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from graphflow.conversation.events import SessionEvent
 from graphflow.errors import ProviderError
 from graphflow.models import ModelHub
 from nodes.fallback.availability import FallbackOptions, ProviderPool
@@ -46,10 +45,8 @@ class FallbackSTT(SegmentedSTT):
         hub: ModelHub | None = None,
     ) -> None:
         super().__init__(options or FallbackSTTOptions(), name=name, hub=hub)
-        self.listeners: list[Callable[[SessionEvent], None]] = []
-        """Told when a provider goes down or answers again (``ProviderAvailability``)."""
-        self.pool = ProviderPool(self, providers, self.options.fallback, self._tell)
-        """The providers and their availability."""
+        self.pool = ProviderPool(self, providers, self.options.fallback, self.publish)
+        """The providers and their availability (each change is published to the run's observers)."""
         self.failures = 0
         """Recognitions no provider answered (each reported to observers)."""
 
@@ -74,7 +71,3 @@ class FallbackSTT(SegmentedSTT):
             self.report(exc)
             return Recognition(text="")
         return recognition
-
-    def _tell(self, event: SessionEvent) -> None:
-        for listener in self.listeners:
-            listener(event)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from graphflow.conversation.events import SessionEvent
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
 from nodes.fallback.availability import FallbackOptions, ProviderPool
@@ -39,10 +38,8 @@ class FallbackTTS(SentenceTTS):
         hub: ModelHub | None = None,
     ) -> None:
         super().__init__(options or FallbackOptions(), name=name, hub=hub)
-        self.listeners: list[Callable[[SessionEvent], None]] = []
-        """Told when a provider goes down or answers again (``ProviderAvailability``)."""
-        self.pool = ProviderPool(self, providers, self.options, self._tell)
-        """The providers and their availability."""
+        self.pool = ProviderPool(self, providers, self.options, self.publish)
+        """The providers and their availability (each change is published to the run's observers)."""
         first = self.pool.providers[0]
         self.configure(first.max_chars, first.pause_ms)
         self.out.format = AudioFormat(first.rate, 1, SampleFormat.S16)
@@ -72,7 +69,3 @@ class FallbackTTS(SentenceTTS):
         if out is not pcm and rate != self.rate:
             self.resampled += 1
         return out
-
-    def _tell(self, event: SessionEvent) -> None:
-        for listener in self.listeners:
-            listener(event)

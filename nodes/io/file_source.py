@@ -119,19 +119,10 @@ class FileSource(Node):
         self.base_time = start = self.now()
         if self.timeline is not None:
             self.timeline.start(start)
-        generation = self.generation
         for first in range(0, len(samples), step):
             chunk = samples[first : first + step]
             pts = samples_to_ns(first, rate)
             duration = samples_to_ns(first + len(chunk), rate) - pts
             if self.options.paced:
                 await self.clock.sleep_until(start + pts + duration)
-            frame = AudioFrame(
-                samples=chunk,
-                rate=rate,
-                pts=pts,
-                duration=duration,
-                created=self.now(),
-                generation=generation,
-            )
-            await self.out.send(frame)
+            await self.out.send(AudioFrame(samples=chunk, rate=rate, pts=pts, duration=duration))

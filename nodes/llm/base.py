@@ -121,7 +121,7 @@ class TurnChannel:
             node.first_token.add(now - self._started)
         self._texted = True
         await node.out.send(
-            ReplyDelta(text=text, reply_id=reply_id, pts=turn.pts, created=now, generation=turn.generation)
+            ReplyDelta(text=text, reply_id=reply_id, pts=turn.pts, generation=turn.generation)
         )
 
     async def mark(self, reply_id: str, mark: int) -> None:
@@ -133,7 +133,6 @@ class TurnChannel:
                 reply_id=reply_id,
                 mark=mark,
                 pts=turn.pts,
-                created=node.now(),
                 generation=turn.generation,
             )
         )
@@ -150,7 +149,6 @@ class TurnChannel:
                 tool_calls=tuple(tool_calls),
                 error=error,
                 pts=turn.pts,
-                created=node.now(),
                 generation=turn.generation,
             )
         )

@@ -4,8 +4,9 @@ Sends the whole conversation (with the assistant's tool calls and the tools' out
 and the agent's tools, streams ``choices[0].delta.content`` as reply text and assembles
 streamed ``tool_calls`` into :class:`~graphflow.frames.ToolCall` records. The stream
 parser copes with arguments split over many chunks, parallel calls interleaved by
-``index``, ids and names sent once or in pieces, usage-only chunks, keep-alive comments
-and servers that answer with one JSON object instead of a stream. Failures become
+``index``, ids and names sent once, in pieces or repeated whole in every chunk
+(llama-cpp-python), usage-only chunks, keep-alive comments and servers that answer with
+one JSON object instead of a stream. Failures become
 ``ProviderError``: retryable for refused connections, timeouts, broken streams, 429 and
 5xx answers; not for other 4xx answers; and a clear message for a malformed stream.
 """
@@ -47,6 +48,19 @@ class OpenAIChatOptions(msgspec.Struct, frozen=True):
     expected_ttft_ms: int = 500
     """Estimated time to first token, for the latency budget only (a hosted small model;
     measure your endpoint)."""
+    tool_choice: str = "auto"
+    """Whether the model must call a tool when it is offered some: ``"auto"`` (the model
+    decides), ``"none"`` (no call), ``"required"`` (at least one call) or a tool's name
+    (a call to that tool). A forced choice (``"required"`` or a name) holds until the
+    tools have answered the latest user (or system) message; the requests after that
+    say ``"auto"``, so the model can answer instead of calling in a loop."""
+
+    def __post_init__(self) -> None:
+        if not self.tool_choice.strip():
+            raise ConfigError(
+                "OpenAIChatOptions.tool_choice is empty",
+                hint='use "auto", "none", "required" or the name of a tool',
+            )
 
 
 class OpenAIChat(LLMNode):
@@ -54,8 +68,9 @@ class OpenAIChat(LLMNode):
 
     ``tools`` holds the OpenAI tool schemas offered to the model (the tool loop sets it
     from the agent's ``ToolSet.schemas()``); when it is not empty the request carries
-    ``tools`` and ``tool_choice: "auto"``. ``last_usage`` is the token usage the server
-    reported for the latest reply, if it did.
+    ``tools`` and ``tool_choice`` (``OpenAIChatOptions.tool_choice``, ``"auto"`` unless
+    set). ``last_usage`` is the token usage the server reported for the latest reply, if
+    it did.
     """
 
     Options = OpenAIChatOptions
@@ -102,16 +117,17 @@ class OpenAIChat(LLMNode):
     def request_body(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> dict[str, Any]:
         """The JSON body POSTed for a reply to the conversation in ``chat``, offering ``tools``."""
         o = self.options
+        messages = chat.to_openai()
         body: dict[str, Any] = {
             "model": o.model,
-            "messages": chat.to_openai(),
+            "messages": messages,
             "stream": True,
             "temperature": o.temperature,
             "max_tokens": o.max_tokens,
         }
         if tools.schemas:
             body["tools"] = list(tools.schemas)
-            body["tool_choice"] = "auto"
+            body["tool_choice"] = wire_tool_choice(o.tool_choice, answered=_tools_answered(messages))
         return body
 
     async def stream(self, chat: ChatContext, tools: ModelTools = NO_TOOLS) -> AsyncGenerator[Chunk, None]:
@@ -157,6 +173,33 @@ class OpenAIChat(LLMNode):
             ) from exc
         finally:
             self.last_usage = reply.usage
+
+
+def wire_tool_choice(choice: str, *, answered: bool = False) -> str | dict[str, Any]:
+    """``tool_choice`` as the request sends it: ``"auto"``, ``"none"`` and ``"required"`` as they
+    are, a tool's name as ``{"type": "function", "function": {"name": ...}}``.
+
+    ``answered``: the tools already answered the latest user (or system) message; a forced
+    choice then becomes ``"auto"`` (forcing again would call the tools in a loop).
+    """
+    if choice in ("auto", "none"):
+        return choice
+    if answered:
+        return "auto"
+    if choice == "required":
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _tools_answered(messages: list[dict[str, Any]]) -> bool:
+    """Whether a tool's output follows the latest user (or system) message."""
+    for message in reversed(messages):
+        role = message.get("role")
+        if role == "tool":
+            return True
+        if role in ("user", "system"):
+            return False
+    return False
 
 
 class _Slot:
@@ -293,8 +336,9 @@ class ReplyStream:
         function = piece.get("function") or {}
         if not isinstance(function, dict):
             raise ProviderError(f"malformed tool call in the reply stream: {piece!r}"[:200], retryable=True)
-        if isinstance(function.get("name"), str):
-            slot.name += function["name"]
+        name = function.get("name")
+        if isinstance(name, str) and name != slot.name:  # llama-cpp-python repeats the whole name
+            slot.name += name
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             slot.arguments += arguments

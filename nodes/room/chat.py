@@ -75,10 +75,7 @@ class RoomChatInput(Node):
             while self._texts:
                 text = self._texts.popleft()
                 await self.cancel("typed")  # stop the reply in flight before answering this
-                now = self.now()
-                await self.out.send(
-                    EndOfTurn(text=text, kind=TurnKind.TYPED, created=now, generation=self.generation)
-                )
+                await self.out.send(EndOfTurn(text=text, kind=TurnKind.TYPED))  # in the new generation
             if self._ended:
                 return
             self._wake.clear()

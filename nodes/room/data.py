@@ -131,8 +131,7 @@ class RoomDataSource(Node):
             reliable=packet.kind == rtc.DataPacketKind.KIND_RELIABLE,
             sender=packet.participant.identity if packet.participant is not None else "",
             pts=now - self._start,
-            created=now,
-            generation=self.generation,
+            created=now,  # when it arrived; it may wait in the queue before it is sent
         )
         self.received += 1
         if len(self._queue) >= self.options.max_queued:

@@ -294,16 +294,8 @@ class RoomAudioSource(Node):
         pts = self._origin + samples_to_ns(self._count, rate)
         self._count += len(chunk)
         end = self._origin + samples_to_ns(self._count, rate)
-        frame = AudioFrame(
-            samples=chunk,
-            rate=rate,
-            pts=pts,
-            duration=end - pts,
-            created=self.now(),
-            generation=self.generation,
-        )
         self.frames += 1
-        await self.out.send(frame)
+        await self.out.send(AudioFrame(samples=chunk, rate=rate, pts=pts, duration=end - pts))
 
     # --------------------------------------------------------------- room events
     def _eligible(self, participant: rtc.RemoteParticipant) -> bool:

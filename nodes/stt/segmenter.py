@@ -415,7 +415,6 @@ class SegmentedSTT(Node):
                 confidence=rec.confidence,
                 pts=seg.start,
                 duration=max(end - seg.start, 0),
-                created=self.now(),
-                generation=generation,
+                generation=generation,  # the segment's: the generation of the speech it heard
             )
         )

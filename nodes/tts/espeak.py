@@ -12,13 +12,12 @@ import ctypes
 import threading
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
-from graphflow.timebase import MS
+from nodes.tts.options import SentenceTTSOptions
 from nodes.tts.sentences import SentenceTTS
 
 ESPEAK_RATE = 22050
@@ -29,7 +28,7 @@ _PARAM_RATE, _PARAM_PITCH = 1, 3
 _SYNTH_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
-class EspeakOptions(msgspec.Struct, frozen=True):
+class EspeakOptions(SentenceTTSOptions, frozen=True):
     """``voice``: eSpeak voice name; ``rate``: words per minute (80-450); ``pitch``: 0-100.
 
     ``expected_first_audio_ms`` only feeds the latency budget: the first sentence's
@@ -39,7 +38,6 @@ class EspeakOptions(msgspec.Struct, frozen=True):
     voice: str = "en-us"
     rate: int = 175
     pitch: int = 50
-    max_chars: int = 150
     pause_ms: int = 200
     expected_first_audio_ms: int = 15
 
@@ -139,13 +137,8 @@ class EspeakTTS(SentenceTTS):
                 f"EspeakOptions out of range: rate={o.rate}, pitch={o.pitch}",
                 hint="rate 80-450 words per minute, pitch 0-100",
             )
-        self.configure(o.max_chars, o.pause_ms)
         self.out.format = AudioFormat(ESPEAK_RATE, 1, SampleFormat.S16)
         self.engine: EspeakEngine | None = None
-
-    def latency(self) -> int:
-        """The first sentence's synthesis before any audio leaves: ``expected_first_audio_ms``."""
-        return self.options.expected_first_audio_ms * MS
 
     async def setup(self) -> None:
         """Load the library (once per process) and check the voice."""

@@ -12,14 +12,13 @@ import asyncio
 import os
 
 import httpx
-import msgspec
 import numpy as np
 
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub
 from graphflow.redact import redacted
-from graphflow.timebase import MS
+from nodes.tts.options import SentenceTTSOptions
 from nodes.tts.sentences import SentenceTTS
 
 OPENAI_PCM_RATE = 24000
@@ -30,7 +29,7 @@ _NOT_PCM += ("audio/ogg", "audio/opus", "audio/aac", "audio/flac")
 
 
 @redacted("api_key")
-class OpenAITTSOptions(msgspec.Struct, frozen=True):
+class OpenAITTSOptions(SentenceTTSOptions, frozen=True):
     """Endpoint and voice; ``api_key`` empty reads ``OPENAI_API_KEY`` (none sent if unset).
 
     ``repr`` shows a set ``api_key`` as ``'***'`` (:mod:`graphflow.redact`).
@@ -51,8 +50,6 @@ class OpenAITTSOptions(msgspec.Struct, frozen=True):
     retries: int = 0
     retry_backoff_s: float = 0.25
     max_seconds: float = 120.0
-    max_chars: int = 150
-    pause_ms: int = 0
     expected_first_audio_ms: int = 400
 
 
@@ -79,14 +76,9 @@ class OpenAITTS(SentenceTTS):
             )
         if not o.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url {o.base_url!r} is not an http(s) URL", hint="e.g. http://host/v1")
-        self.configure(o.max_chars, o.pause_ms)
         self.out.format = AudioFormat(OPENAI_PCM_RATE, 1, SampleFormat.S16)
         self.url = o.base_url.rstrip("/") + "/audio/speech"
         self.client: httpx.AsyncClient | None = None
-
-    def latency(self) -> int:
-        """The first sentence's request before any audio leaves: ``expected_first_audio_ms``."""
-        return self.options.expected_first_audio_ms * MS
 
     async def setup(self) -> None:
         """Open the HTTP client (connections are reused across sentences)."""

@@ -13,20 +13,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from graphflow.errors import ConfigError
 from graphflow.frames import AudioFormat, SampleFormat
 from graphflow.models import ModelHub, ModelMissing
-from graphflow.timebase import MS
+from nodes.tts.options import SentenceTTSOptions
 from nodes.tts.sentences import SentenceTTS
 
 PIPER_LOCK = threading.Lock()
 """Serializes Piper synthesis: its bundled eSpeak phonemizer is process-global state."""
 
 
-class PiperOptions(msgspec.Struct, frozen=True):
+class PiperOptions(SentenceTTSOptions, frozen=True):
     """Piper voice settings; ``None`` keeps the voice's own value from its .onnx.json.
 
     ``length_scale`` > 1 speaks slower; ``noise_scale`` / ``noise_w_scale`` vary the
@@ -43,8 +42,6 @@ class PiperOptions(msgspec.Struct, frozen=True):
     noise_w_scale: float | None = None
     volume: float = 1.0
     normalize_audio: bool = True
-    max_chars: int = 150
-    pause_ms: int = 0
     expected_first_audio_ms: int = 250
 
 
@@ -71,7 +68,6 @@ class PiperTTS(SentenceTTS):
                 f"PiperOptions out of range: length_scale={o.length_scale}, volume={o.volume}",
                 hint="length_scale and volume must be positive",
             )
-        self.configure(o.max_chars, o.pause_ms)
         self.out.format = AudioFormat(self._voice_rate(), 1, SampleFormat.S16)
         self.voice: Any = None
         self.config: Any = None
@@ -84,10 +80,6 @@ class PiperTTS(SentenceTTS):
             return 22050  # setup() will raise ModelMissing with the download command
         rate = json.loads(meta.read_text())["audio"]["sample_rate"]
         return int(rate)
-
-    def latency(self) -> int:
-        """The first sentence's synthesis before any audio leaves: ``expected_first_audio_ms``."""
-        return self.options.expected_first_audio_ms * MS
 
     async def setup(self) -> None:
         """Load the voice once per process (ModelMissing names `graphflow models download`)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import numpy as np
@@ -25,7 +25,8 @@ from graphflow.node import Node
 from graphflow.ports import Input, Output
 from graphflow.runtime import CancelInfo
 from graphflow.runtime.stats import LatencyStats
-from graphflow.timebase import samples_to_ns
+from graphflow.timebase import MS, samples_to_ns
+from nodes.tts.options import SentenceTTSOptions
 from nodes.tts.splitter import SentenceSplitter, speakable
 
 
@@ -88,9 +89,12 @@ class SentenceTTS(Node):
 
     Subclasses set ``self.out.format`` (their native rate, mono, s16) in ``__init__``,
     load their model in ``setup`` and implement ``synthesize(text) -> int16 array``
-    (called in a thread) or, for remote providers, ``async asynthesize(text)``.
+    (called in a thread) or, for remote providers, ``async asynthesize(text)``. Options
+    derived from :class:`~nodes.tts.options.SentenceTTSOptions` set the sentence length,
+    the pause and the latency estimate.
     """
 
+    Options: ClassVar[type[msgspec.Struct]] = SentenceTTSOptions
     inp = Input(ReplyDelta | ReplyEnd, doc="reply text as the language model streams it")
     out = Output(SpeechAudio, format=AudioFormat(None, 1, SampleFormat.S16), doc="20 ms frames")
 
@@ -111,6 +115,14 @@ class SentenceTTS(Node):
         self.provider: SentenceTTS | None = None
         """Another TTS node that speaks instead of this one (an agent's own voice); its audio
         is resampled to this node's rate, so the output format never changes."""
+        if isinstance(self.options, SentenceTTSOptions):
+            self.configure(self.options.max_chars, self.options.pause_ms)
+
+    def latency(self) -> int:
+        """The first sentence's synthesis before any audio leaves: ``expected_first_audio_ms``."""
+        if isinstance(self.options, SentenceTTSOptions):
+            return self.options.expected_first_audio_ms * MS
+        return 0
 
     def configure(self, max_chars: int, pause_ms: int) -> None:
         """Set the splitting length and the pause between sentences (ConfigError if out of range)."""
@@ -229,7 +241,6 @@ class SentenceTTS(Node):
         step = rate * FRAME_MS // 1000
         total = len(pcm)
         column = pcm.reshape(-1, 1)
-        created = self.now()
         base = reply.samples
         reply.samples += total
         segment, generation, reply_id = reply.segment, reply.generation, reply.reply_id
@@ -242,8 +253,7 @@ class SentenceTTS(Node):
                 rate=rate,
                 pts=pts,
                 duration=samples_to_ns(start + len(chunk), rate) - pts,
-                created=created,
-                generation=generation,
+                generation=generation,  # the reply's, carried over from its text
                 reply_id=reply_id,
                 text=sentence,
                 segment=segment,

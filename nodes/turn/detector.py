@@ -55,7 +55,7 @@ from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.ports import Input, Output
 from graphflow.runtime.stats import LatencyStats
-from graphflow.timebase import MS, samples_to_ns
+from graphflow.timebase import MS, samples_to_ns, to_ms
 from nodes.turn.features import SAMPLE_RATE, WINDOW_SAMPLES
 from nodes.turn.fused import FusedRule, PauseMemory
 from nodes.turn.options import TurnOptions, validate
@@ -223,8 +223,6 @@ class TurnDetector(Node):
                 kind=TurnKind.PREEMPTIVE,
                 reason=TurnReason.PENDING,
                 pts=job.speech_end,
-                created=self.now(),
-                generation=self.generation,
             )
         )
 
@@ -318,8 +316,6 @@ class TurnDetector(Node):
             probability=job.record.probability,
             evidence=job.record.evidence,
             pts=job.speech_end,
-            created=self.now(),
-            generation=self.generation,
         )
         await self.out.send(eot)
 
@@ -338,10 +334,10 @@ class TurnDetector(Node):
             now = self.now()
             if text is not None and now >= due:
                 job.record.text_rule = evidence.text_rule
-                job.record.evidence = msgspec.structs.replace(evidence, silence_ms=(now - job.anchor) / MS)
+                job.record.evidence = msgspec.structs.replace(evidence, silence_ms=to_ms(now - job.anchor))
                 return TurnReason.FUSED
             if now >= deadline or self._inputs_done:
-                job.record.evidence = msgspec.structs.replace(evidence, silence_ms=(now - job.anchor) / MS)
+                job.record.evidence = msgspec.structs.replace(evidence, silence_ms=to_ms(now - job.anchor))
                 return TurnReason.MAX_DELAY
             await self._wait(self._texts.arrived, min(due, deadline) if text is not None else deadline)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from graphflow.frames.speech import TurnEvidence
-from graphflow.timebase import MS
+from graphflow.timebase import to_ms
 from nodes.turn.options import FusedOptions
 from nodes.turn.text_complete import lexical
 
@@ -80,7 +80,7 @@ class PauseMemory:
 
     def add(self, gap_ns: int) -> None:
         """Remember a pause of ``gap_ns`` that the speaker resumed after."""
-        gap = max(gap_ns, 0) / MS
+        gap = to_ms(max(gap_ns, 0))
         self.average_ms = (
             gap if self.average_ms is None else self.ALPHA * gap + (1 - self.ALPHA) * self.average_ms
         )

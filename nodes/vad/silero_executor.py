@@ -23,6 +23,7 @@ import numpy as np
 from graphflow.errors import FrameError, ProviderError
 from graphflow.models import ModelCache, ModelHub
 from graphflow.runtime.stats import LatencyStats
+from graphflow.timebase import to_ms
 
 MODEL = "silero-vad"
 """Catalog name of the model."""
@@ -269,7 +270,7 @@ def benchmark(executor: SileroExecutor, batch: int, calls: int = 300) -> tuple[f
         start = time.perf_counter_ns()
         executor.run_batch(streams, windows)
         times.append(time.perf_counter_ns() - start)
-    per_call = float(np.median(times)) / 1e6
+    per_call = to_ms(round(float(np.median(times))))
     return per_call, per_call / batch
 
 
@@ -279,7 +280,7 @@ async def _async_overhead(executor: SileroExecutor, windows: int) -> float:
     start = time.perf_counter_ns()
     for _ in range(windows):
         await executor.probability(stream, window)
-    return (time.perf_counter_ns() - start) / windows / 1e6
+    return to_ms(time.perf_counter_ns() - start) / windows
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from aiohttp import web
 from graphflow.agent.tools import ToolSet, function_tool
 from graphflow.conversation.chat import ChatContext
 from graphflow.conversation.model import ModelTools
-from graphflow.errors import ProviderError
+from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
 from nodes.llm.openai import OpenAIChat, OpenAIChatOptions, ReplyStream
 from tests.agent.completions_server import completions_server
@@ -287,3 +287,72 @@ def test_recordings_are_server_sent_events() -> None:
                 assert event.get("object") == "chat.completion.chunk" or "error" in event, path.name
             else:
                 assert line in ("", "data: [DONE]") or line.startswith(":"), (path.name, line)
+
+
+@pytest.mark.parametrize(
+    ("choice", "first", "after_the_tools"),
+    [
+        ("auto", "auto", "auto"),
+        ("none", "none", "none"),
+        ("required", "required", "auto"),
+        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}, "auto"),
+    ],
+)
+async def test_tool_choice_on_the_wire(
+    server: Recorder, choice: str, first: object, after_the_tools: object
+) -> None:
+    """``tool_choice`` as sent: a tool's name becomes a function object; a forced choice
+    ("required" or a name) holds until the tools answered the latest user (or system) message."""
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Look up the weather in a city."""
+        return "sunny"
+
+    tools = ModelTools(schemas=tuple(ToolSet([get_weather]).schemas()))
+    chat = ChatContext("You are a weather assistant.")
+    chat.add("user", "Weather in Paris?")
+    options = OpenAIChatOptions(
+        base_url=server.url, model="plain_text", api_key="sk-test", tool_choice=choice
+    )
+    llm = OpenAIChat(options)
+    await llm.setup()
+    try:
+        assert [c.text async for c in llm.stream(chat, tools)]
+        chat.add_tool_calls([ToolCall("call_1", "get_weather", '{"city": "Paris"}')], "")
+        chat.add_tool_output("call_1", "get_weather", "sunny")
+        assert [c.text async for c in llm.stream(chat, tools)]
+        chat.add("assistant", "It is sunny.")
+        chat.add("user", "And in Oslo?")  # a new user message: the forced choice holds again
+        assert [c.text async for c in llm.stream(chat, tools)]
+        chat.add_tool_calls([ToolCall("call_2", "get_weather", '{"city": "Oslo"}')], "")
+        chat.add_tool_output("call_2", "get_weather", "rainy")
+        chat.add("system", "Now say goodbye.")  # instructions (generate_reply): it holds again
+        assert [c.text async for c in llm.stream(chat, tools)]
+        assert [c.text async for c in llm.stream(ChatContext("no tools"))]
+    finally:
+        await llm.close()
+    sent = [body.get("tool_choice") for body in server.requests]
+    assert sent == [first, after_the_tools, first, first, None]
+
+
+def test_an_empty_tool_choice_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="tool_choice is empty"):
+        OpenAIChatOptions(tool_choice=" ")
+
+
+def test_the_parser_takes_a_name_repeated_whole_in_every_chunk() -> None:
+    """llama-cpp-python streams a forced call with the whole name and id in every chunk."""
+    stream = ReplyStream()
+
+    def piece(arguments: str, finish: str | None = None) -> str:
+        function = {"name": "clock", "arguments": arguments}
+        call = {"index": 0, "id": "call__0_clock_cmpl-1", "type": "function", "function": function}
+        delta = {"role": None, "content": None, "function_call": function, "tool_calls": [call]}
+        return "data: " + json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    lines = [piece(part) for part in ('{"city', '": "', "Paris", '"}')]
+    lines.append('data: {"choices":[{"index":0,"delta":{"tool_calls":null},"finish_reason":"tool_calls"}]}')
+    lines.append("data: [DONE]")
+    chunks = [c for line in lines for c in stream.feed(line)] + stream.finish()
+    assert [c.tool_call for c in chunks] == [ToolCall("call__0_clock_cmpl-1", "clock", '{"city": "Paris"}')]

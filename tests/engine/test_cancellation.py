@@ -19,16 +19,16 @@ from graphflow import (
     Output,
     TextFrame,
 )
+from graphflow.runtime.cancel_scope import CancelScope
 from graphflow.runtime.events import CancelCompleted, CancelFired, RunEvent
 from graphflow.timebase import MS
 from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 
-from .helpers import run_plan
+from .helpers import run_plan, run_virtual
 
 
 def t(text: str, ms: int = 0, *, survive: bool = False) -> TextFrame:
-    """A frame of generation 0, whenever the source sends it (the port keeps a set generation)."""
-    return TextFrame(text=text, pts=ms * MS, survive=survive, generation=0)
+    return TextFrame(text=text, pts=ms * MS, survive=survive)
 
 
 class Trigger(Node):
@@ -184,3 +184,61 @@ def test_only_declared_triggers_may_cancel() -> None:
         run_plan(g.compile())
     assert isinstance(info.value.__cause__, ConfigError)
     assert "has no cancellation edges" in str(info.value)
+
+
+def test_a_handler_that_swallows_its_cancel_goes_on_and_the_cancel_is_withdrawn() -> None:
+    class Stubborn(Node):
+        """Swallows the cancel of its call, then finishes it; records its task's pending cancels."""
+
+        inp = Input(TextFrame)
+        out = Output(TextFrame)
+
+        def __init__(self) -> None:
+            super().__init__(name="stubborn")
+            self.swallowed: list[str] = []
+            self.cancelling: list[int] = []
+
+        async def on_frame(self, frame: TextFrame) -> None:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                self.swallowed.append(frame.text)
+            await asyncio.sleep(0.01)  # not cancelled again
+            task = asyncio.current_task()
+            assert task is not None
+            self.cancelling.append(task.cancelling())
+            await self.out.send(frame)
+
+    trigger, stubborn, sink = Trigger(name="trigger"), Stubborn(), FrameSink(name="sink")
+    source = FrameSource([t("a0"), t("STOP", 10), t("b0", 20)], FrameSourceOptions(paced=True))
+    g = Graph().chain(source, trigger, stubborn, sink).cancels(trigger, stubborn)
+    runner = run_plan(g.compile())
+    assert stubborn.swallowed == ["a0"]
+    assert texts(sink.frames) == ["a0", "b0"]  # the sink is no target: the old frame arrives
+    # the swallowed cancel stays pending until that call ends; the scope then withdraws it
+    assert stubborn.cancelling == [1, 0]
+    assert runner.stats().node("stubborn").cancellations == 1
+
+
+def test_the_cancel_scope_cancels_only_an_older_call_once() -> None:
+    async def main() -> None:
+        scope = CancelScope()
+        assert not scope.cancel(1)  # nothing in flight
+        task = asyncio.create_task(asyncio.sleep(1))
+        scope.bind(task)
+        scope.frame = TextFrame(text="kept", generation=0, survive=True)
+        assert not scope.cancel(1)
+        scope.frame = TextFrame(text="new", generation=1)
+        assert not scope.cancel(1)
+        scope.frame = TextFrame(text="old", generation=0)
+        assert scope.cancel(1)
+        assert (scope.cancelled_generation, scope.watched, task.cancelling()) == (1, True, 1)
+        assert not scope.cancel(2)  # once
+        scope.frame = None
+        scope.exit()  # the call ended without the cancel reaching it: withdrawn
+        assert (scope.cancelled_generation, scope.watched, task.cancelling()) == (0, False, 0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run_virtual(main())

@@ -12,7 +12,6 @@ from graphflow import (
     AudioFormat,
     AudioFrame,
     EndOfStream,
-    Flush,
     FrameError,
     Graph,
     Input,
@@ -63,7 +62,6 @@ def test_timestamps_from_sample_counts_are_exact() -> None:
 
 def test_control_frames_survive_and_data_frames_do_not() -> None:
     assert EndOfStream().survive and EndOfStream.CONTROL
-    assert Flush(reason="x").survive
     assert not TextFrame(text="a").survive and not TextFrame.CONTROL
 
 

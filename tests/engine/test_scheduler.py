@@ -51,6 +51,24 @@ def test_fan_out_and_fan_in() -> None:
     assert got == sorted([str(i) for i in range(4)] * 2)
 
 
+def test_an_async_node_serves_its_input_queues_round_robin() -> None:
+    class Merge(Node):
+        a = Input(TextFrame)
+        b = Input(TextFrame)
+        out = Output(TextFrame)
+
+        async def on_frame(self, frame: TextFrame) -> None:
+            await asyncio.sleep(0.001)
+            await self.out.send(frame)
+
+    merge, sink = Merge(name="merge"), FrameSink(name="sink")
+    first = FrameSource([TextFrame(text=f"a{i}") for i in range(4)], name="first")
+    second = FrameSource([TextFrame(text=f"b{i}") for i in range(2)], name="second")
+    g = Graph().connect(first.out, merge.a).connect(second.out, merge.b).connect(merge.out, sink.inp)
+    run_plan(g.compile())
+    assert [f.text for f in sink.frames if isinstance(f, TextFrame)] == ["a0", "b0", "a1", "b1", "a2", "a3"]
+
+
 def test_sync_node_behind_an_explicit_queue_gets_a_task() -> None:
     from graphflow import QueueSpec
 

@@ -172,8 +172,6 @@ def turns(*at: tuple[float, str]) -> FrameSource:
 
 def run(source: FrameSource, node: FallbackLLM | FallbackTTS | FallbackSTT) -> Outcome:
     out, clock = Outcome(), VirtualClock()
-    if not isinstance(node, FallbackLLM):  # the LLM publishes through the run
-        node.listeners.append(out.events.append)
     plan = Graph().chain(source, node, out.sink).compile()
     run_virtual(plan.run(RunOptions(clock=clock, observers=(out,))), clock)
     return out
@@ -356,6 +354,31 @@ def test_stt_falls_back_then_returns_to_the_first_provider() -> None:
     assert backup.index == 1
     assert [(p, a) for _, p, a in out.changes] == [("down", False), ("down", True)]
     assert out.codes == [UNAVAILABLE]
+
+
+def test_observers_receive_the_availability_changes_of_the_stt_and_tts_fallbacks() -> None:
+    seen: list[tuple[str, int, ProviderAvailability]] = []  # (publishing node, event time, payload)
+
+    class Observer:
+        def on_event(self, event: RunEvent) -> None:
+            if isinstance(event, NodeEvent) and isinstance(event.payload, ProviderAvailability):
+                seen.append((event.node, event.at, event.payload))
+
+    backup = StandInSTT(["first words", "second words"], StandInSTTOptions(delay_ms=100), name="backup")
+    stt = FallbackSTT([DownSTT(until_s=3), backup], STT_OPTIONS, name="stt")
+    tts = FallbackTTS([DownTTS(), StandInTTS(name="backup")], name="tts")
+    for source, node in ((speech(), stt), (spoken(SENTENCES), tts)):
+        clock = VirtualClock()
+        plan = Graph().chain(source, node, FrameSink(name="sink")).compile()
+        run_virtual(plan.run(RunOptions(clock=clock, observers=(Observer(),))), clock)
+    changes = [(node, change.node, change.provider, change.available) for node, _, change in seen]
+    assert changes == [
+        ("stt", "stt", "down", False),
+        ("stt", "stt", "down", True),  # asked again after retry_interval_s, it answered
+        ("tts", "tts", "down", False),
+    ]
+    assert all(at == change.at for _, at, change in seen)
+    assert [change.reason for _, _, change in seen] == ["down is down", "answered again", "down is down"]
 
 
 def test_stt_gives_an_empty_final_when_every_provider_fails_and_goes_on() -> None:

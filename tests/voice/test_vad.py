@@ -41,7 +41,7 @@ def hub() -> ModelHub:
 def frames_of(samples: np.ndarray, frame_ms: float = 20, start: int = 0) -> list[AudioFrame]:
     n = round(16000 * frame_ms / 1000)
     return [
-        AudioFrame.from_pcm(samples[i : i + n], 16000, pts=start + samples_to_ns(i, 16000))
+        AudioFrame.from_pcm(samples[i : i + n], 16000, pts=start + samples_to_ns(i, 16000), generation=0)
         for i in range(0, len(samples), n)
     ]
 
