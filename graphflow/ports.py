@@ -8,7 +8,7 @@ self.out.send(frame)`` from async code, ``await self.inp.get()`` in a ``run`` lo
 
 An output port stamps what a frame leaves unset: ``created`` (0) becomes the clock time
 and ``generation`` (:data:`~graphflow.frames.base.UNSET_GENERATION`) the run's current
-generation (``Node.generation``) at the moment the frame is pushed or sent.
+generation (``Node.generation``) at the moment the frame is first pushed or sent.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from msgspec.structs import replace
+from msgspec.structs import force_setattr
 
 from graphflow.errors import ConfigError
 from graphflow.frames import AudioFormat, EndOfStream, Frame
@@ -200,7 +200,7 @@ class InputPort(Generic[F]):
 class OutputPort(Generic[F]):
     """One node's output port: frames pushed here go to every connected input."""
 
-    __slots__ = ("node", "name", "frame_type", "format", "follows", "doc", "_targets", "_rt")
+    __slots__ = ("node", "name", "frame_type", "format", "follows", "doc", "_targets", "_deliver", "_rt")
 
     def __init__(self, node: Node, spec: Output[F]) -> None:
         self.node = node
@@ -210,7 +210,18 @@ class OutputPort(Generic[F]):
         self.follows = spec.follows
         self.doc = spec.doc
         self._targets: tuple[Callable[[Frame], None], ...] = ()
+        self._deliver: Callable[[Frame], None] = _nowhere
         self._rt: RunState | None = None
+
+    def connect_targets(self, targets: tuple[Callable[[Frame], None], ...]) -> None:
+        """Deliver to ``targets`` from now on (the run's wiring); one target is called directly."""
+        self._targets = targets
+        if not targets:
+            self._deliver = _nowhere
+        elif len(targets) == 1:
+            self._deliver = targets[0]
+        else:
+            self._deliver = self._fan_out
 
     @property
     def qualname(self) -> str:
@@ -224,16 +235,14 @@ class OutputPort(Generic[F]):
         node waits for room before it takes its next frame (backpressure).
         """
         if not frame.created or frame.generation < 0:
-            frame = self._stamped(frame)
-        for deliver in self._targets:
-            deliver(frame)
+            self._stamp(frame)
+        self._deliver(frame)
 
     def send(self, frame: F) -> Awaitable[None]:
         """Push ``frame`` and return an awaitable that waits while a downstream queue is full."""
         if not frame.created or frame.generation < 0:
-            frame = self._stamped(frame)
-        for deliver in self._targets:
-            deliver(frame)
+            self._stamp(frame)
+        self._deliver(frame)
         rt = self._rt
         if rt is None:
             return READY
@@ -241,16 +250,28 @@ class OutputPort(Generic[F]):
             return rt.relieve_pressure()
         return rt.ready
 
-    def _stamped(self, frame: F) -> F:
-        """``frame`` with its unset ``created`` and ``generation`` filled in (a copy, if any was)."""
+    def _fan_out(self, frame: Frame) -> None:
+        for deliver in self._targets:
+            deliver(frame)
+
+    def _stamp(self, frame: F) -> None:
+        """Fill in the unset ``created`` and ``generation`` of ``frame``, in place.
+
+        In place, not a copy: a frame is its sender's until it first leaves a port, and an
+        audio frame's copy would cost more than the whole hop. A frame already stamped
+        (forwarded, or sent twice) is left as it is.
+        """
         rt = self._rt
         if rt is None:
-            return frame
-        created = frame.created or rt.clock.now()
-        generation = frame.generation if frame.generation >= 0 else rt.generation
-        if created == frame.created and generation == frame.generation:
-            return frame  # made at clock time 0: nothing to change
-        return replace(frame, created=created, generation=generation)
+            return
+        if not frame.created:
+            force_setattr(frame, "created", rt.clock.now())
+        if frame.generation < 0:
+            force_setattr(frame, "generation", rt.generation)
 
     def __repr__(self) -> str:
         return f"<output {self.qualname}: {type_name(self.frame_type)}>"
+
+
+def _nowhere(frame: Frame) -> None:
+    """Where an unconnected output's frames go."""

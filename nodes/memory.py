@@ -53,8 +53,8 @@ class FrameSource(Node):
         for frame in self.frames:
             if paced:
                 await self.clock.sleep_until(start + frame.pts)
-            if frame.generation < 0:
-                frame = msgspec.structs.replace(frame, generation=generation)
+            if frame.generation < 0:  # in place, as the port stamps: the frame is not out yet
+                msgspec.structs.force_setattr(frame, "generation", generation)
             await self.out.send(frame)
 
 

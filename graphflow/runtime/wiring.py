@@ -222,7 +222,7 @@ def wire(plan: CompiledGraph, rt: RunState) -> None:
         targets.setdefault(id(src), []).append(deliver)
     for state in rt.states.values():
         for oport in state.node.outputs.values():
-            oport._targets = tuple(targets.get(id(oport), ()))
+            oport.connect_targets(tuple(targets.get(id(oport), ())))
     for cancel in plan.cancels:
         rt.cancel_targets.setdefault(cancel.trigger, []).extend(rt.states[t] for t in cancel.targets)
 
@@ -237,7 +237,7 @@ def unwire(rt: RunState) -> None:
             port._queues = []
         for oport in node.outputs.values():
             oport._rt = None
-            oport._targets = ()
+            oport.connect_targets(())
 
 
 def _make_queue(rt: RunState, edge: EdgePlan) -> EdgeQueue:
