@@ -72,6 +72,19 @@ def redacted(*secrets: str, urls: tuple[str, ...] = ()) -> Callable[[_C], _C]:
     return apply
 
 
+SECRET_NAMES = frozenset({"api_key", "api_secret", "secret", "token", "password", "shared_key"})
+"""Names of settings whose values are never shown, wherever they stand in a nested mapping."""
+
+
+def mask_secrets(data: object) -> object:
+    """``data`` (plain values: mappings, lists) with the value of every secret-named key masked."""
+    if isinstance(data, dict):
+        return {k: mask(v) if k in SECRET_NAMES and v else mask_secrets(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [mask_secrets(item) for item in data]
+    return data
+
+
 def redacted_fields(obj: object) -> frozenset[str]:
     """The fields of ``obj`` (an instance or a class) that :func:`redacted` hides."""
     fields: frozenset[str] = getattr(obj, "__redacted_fields__", frozenset())

@@ -19,13 +19,10 @@ import msgspec
 from graphflow.agent.agent import DEFAULT_INSTRUCTIONS
 from graphflow.agent.replies import ToolLoopOptions
 from graphflow.errors import ConfigError
-from graphflow.redact import MASK
+from graphflow.redact import mask_secrets
 from nodes.gate.interruption import GateOptions
 from nodes.turn.options import TurnOptions
 from nodes.vad.silero import SileroOptions
-
-SECRET_KEYS = frozenset({"api_key", "api_secret", "secret", "token", "password"})
-"""Provider option names whose values are never shown."""
 
 SHORT_NAMES = {
     "stt": {"whisper": "whisper_stt", "moonshine": "moonshine_stt", "openai": "openai_stt"},
@@ -52,8 +49,7 @@ class Provider(msgspec.Struct, frozen=True):
         return SHORT_NAMES.get(stage, {}).get(self.name, self.name)
 
     def __repr__(self) -> str:
-        shown = {k: MASK if k in SECRET_KEYS and v else v for k, v in self.options.items()}
-        return f"Provider(name={self.name!r}, options={shown!r})"
+        return f"Provider(name={self.name!r}, options={mask_secrets(self.options)!r})"
 
     __str__ = __repr__
 

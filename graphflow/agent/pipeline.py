@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from graphflow.agent.options import FileIO, SessionOptions
+from graphflow.agent.options import SHORT_NAMES, FileIO, SessionOptions
 from graphflow.agent.stages import AgentStages, StageSet
 from graphflow.conversation.playout import Playout, Timeline
 from graphflow.conversation.replies import Replies
@@ -93,6 +93,14 @@ class Providers:
         self.options, self.hub = options, hub
         o = options
         self.registry = NodeRegistry.discover(only={o.stt.kind("stt"), o.llm.kind("llm"), o.tts.kind("tts")})
+        for stage, provider in (("stt", o.stt), ("llm", o.llm), ("tts", o.tts)):
+            if provider.kind(stage) not in self.registry.names():
+                short = ", ".join(SHORT_NAMES[stage])
+                raise ConfigError(
+                    f"unknown {stage} provider {provider.name!r}",
+                    hint=f"one of {short}, or the registry name of such a node (docs/nodes/README.md)",
+                    code="config.unknown_node",
+                )
 
     def stt(self) -> Node:
         """The configured speech-to-text node."""

@@ -30,6 +30,7 @@ from graphflow.bench.latency import LatencyOptions, RunResult
 from graphflow.bench.scaling import ScalePoint, max_sessions
 from graphflow.bench.stats import percentiles
 from graphflow.bench.wer import word_errors
+from graphflow.redact import mask_secrets
 
 STAGES = (
     "vad_ms",
@@ -117,7 +118,7 @@ def document(
             "platform": platform.platform(),
             "cpu": platform.machine(),
         },
-        "options": msgspec.to_builtins(options),
+        "options": mask_secrets(msgspec.to_builtins(options)),
         "summary": summarize(results),
         "wer": word_error_rates(results) if options.mode == "models" else None,
         "budget": budget_rows(results),

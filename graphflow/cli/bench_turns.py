@@ -17,6 +17,7 @@ from graphflow.bench.turns import CutResult, TurnBenchOptions, run_cuts, score
 from graphflow.cli.json_input import read_json_object
 from graphflow.cli.overrides import add_set_argument
 from graphflow.errors import ConfigError
+from graphflow.redact import mask_secrets
 
 CUTS = REPOSITORY_FIXTURES.parent / "turns" / "cuts.tsv"
 """The labelled cut set of a source checkout."""
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_cuts(cuts, fixtures or cuts_file.parent.parent / "fixtures", options, progress=progress)
     print(file=sys.stderr)
     doc: dict[str, Any] = {
-        "options": msgspec.to_builtins(options),
+        "options": mask_secrets(msgspec.to_builtins(options)),
         "scores": {"graphflow": score(results, options)},
         "cuts": {"graphflow": [msgspec.to_builtins(r) for r in results]},
     }

@@ -66,9 +66,9 @@ class OpenAIChatOptions(msgspec.Struct, frozen=True):
 class OpenAIChat(LLMNode):
     """Streams replies from an OpenAI-compatible ``/chat/completions`` endpoint.
 
-    ``tools`` holds the OpenAI tool schemas offered to the model (the tool loop sets it
-    from the agent's ``ToolSet.schemas()``); when it is not empty the request carries
-    ``tools`` and ``tool_choice`` (``OpenAIChatOptions.tool_choice``, ``"auto"`` unless
+    The tools offered come with each request (``stream(chat, tools)``: the agent's
+    ``ToolSet.schemas()``); when there are any, the request carries ``tools`` and
+    ``tool_choice`` (``OpenAIChatOptions.tool_choice``, ``"auto"`` unless
     set). ``last_usage`` is the token usage the server reported for the latest reply, if
     it did.
     """

@@ -12,8 +12,10 @@ from livekit.protocol import models
 
 from graphflow.agent.options import Provider, SessionOptions, with_overrides
 from graphflow.agent.session import AgentSession
+from graphflow.bench.latency import LatencyOptions
 from graphflow.cli.main import main
 from graphflow.errors import ConfigError
+from graphflow.redact import mask_secrets
 from graphflow.timebase import MS
 from graphflow.worker.job import JobContext
 from nodes.llm.base import LLMNode
@@ -54,6 +56,12 @@ def test_a_providers_options_keep_its_secrets() -> None:
     p = Provider.of("openai", OpenAIChatOptions(api_key="sk-very-secret", model="m"))
     assert "sk-very-secret" not in repr(p) and "sk-very-secret" not in repr(SessionOptions(llm=p))
     assert "'model': 'm'" in repr(p)
+
+
+def test_a_benchmarks_json_masks_a_providers_secrets() -> None:
+    options = SessionOptions(llm=Provider.of("openai", OpenAIChatOptions(api_key="sk-very-secret")))
+    shown = json.dumps(mask_secrets(msgspec.to_builtins(LatencyOptions(recordings=(), session=options))))
+    assert "sk-very-secret" not in shown and '"api_key": "***"' in shown
 
 
 def test_the_session_builds_its_graph_from_the_options() -> None:
