@@ -69,6 +69,7 @@ class JobContext:
         self.started_at = time.time()
         self.reason = ""
         self._connected = False
+        self._connecting: asyncio.Task[rtc.Room] | None = None
         self._ended = asyncio.Event()
         self._callbacks: list[ShutdownCallback] = []
         self._group: asyncio.TaskGroup | None = None
@@ -101,10 +102,19 @@ class JobContext:
     async def connect(
         self, *, e2ee: E2EESettings | None = None, auto_subscribe: bool = True, timeout_s: float = 15.0
     ) -> rtc.Room:
-        """Join the job's room as the agent participant (``e2ee``: the room's shared key)."""
+        """Join the job's room as the agent participant (``e2ee``: the room's shared key).
+
+        If the job ends while this waits, the attempt itself still runs to its end (the room
+        is left afterwards): the LiveKit SDK ends the whole process when a connect is
+        abandoned half-way.
+        """
         settings = RoomSettings(url=self.url, token=self.token, auto_subscribe=auto_subscribe, e2ee=e2ee)
         settings = msgspec.structs.replace(settings, connect_timeout_s=timeout_s)
-        await connect_room(settings, room=self.room)
+        attempt = asyncio.get_running_loop().create_task(
+            connect_room(settings, room=self.room), name=f"job {self.job_id}: connect"
+        )
+        self._connecting = attempt
+        await asyncio.shield(attempt)
         self._connected = True
         return self.room
 
@@ -178,7 +188,7 @@ async def run_job(ctx: JobContext, entrypoint: Entrypoint) -> JobOutcome:
     try:
         async with asyncio.TaskGroup() as group:
             ctx._group = group
-            await entrypoint(ctx)
+            await _enter(ctx, entrypoint)
             await _until_done(ctx)
             for session in ctx.sessions:
                 session.stop()
@@ -194,6 +204,26 @@ async def run_job(ctx: JobContext, entrypoint: Entrypoint) -> JobOutcome:
     if error is not None:
         return JobOutcome(ctx.job_id, "failed", f"{type(error).__name__}: {error}", ctx.reason, seconds)
     return JobOutcome(ctx.job_id, "success", "", ctx.reason, seconds)
+
+
+async def _enter(ctx: JobContext, entrypoint: Entrypoint) -> None:
+    """Run the entrypoint; if the job is told to end first, cancel it instead of waiting for it.
+
+    An entrypoint still waiting (for its caller, say) when the room is lost, the server
+    terminates the job or the worker drains would otherwise hold the job open until its
+    own timeout.
+    """
+    work = asyncio.ensure_future(entrypoint(ctx))
+    ended = asyncio.ensure_future(ctx._ended.wait())
+    try:
+        await asyncio.wait([work, ended], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.wait([work])  # let it unwind before the room is left
+    if not work.cancelled():
+        work.result()  # the entrypoint's own error fails the job
 
 
 async def _until_done(ctx: JobContext) -> None:
@@ -215,5 +245,10 @@ async def _close(ctx: JobContext, reason: str) -> None:
             await asyncio.wait_for(callback(reason), ctx.shutdown_timeout_s)
         except Exception as exc:
             log.warning("job %s: shutdown callback failed: %s", ctx.job_id, exc)
+    connecting = ctx._connecting
+    if connecting is not None:  # a connect still under way ends first (see JobContext.connect)
+        await asyncio.wait([connecting])
+        if not connecting.cancelled():
+            connecting.exception()  # the job is over: its error, if any, was the entrypoint's to see
     with contextlib.suppress(Exception):
         await asyncio.wait_for(ctx.room.disconnect(), 5.0)

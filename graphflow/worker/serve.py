@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import time
 import uuid
@@ -73,10 +74,15 @@ def _child(path: str, access: bytes, options: bytes, index: int) -> None:
 
 
 def serve_processes(path: str, access: ServerAccess, options: WorkerOptions, processes: int) -> int:
-    """Run ``processes`` workers, one per process, until SIGTERM/SIGINT; restart any that dies."""
+    """Run ``processes`` workers, one per process, until SIGTERM/SIGINT; restart any that dies.
+
+    The signal handler only records the signal; the loop forwards it to every worker
+    process, so a process started while a signal arrives (a restart) gets it too.
+    """
     context = multiprocessing.get_context("spawn")
     args = (path, msgspec.json.encode(access), msgspec.json.encode(options))
     children: dict[int, BaseProcess] = {}
+    received: list[int] = []
     stopping = False
 
     def start(index: int) -> None:
@@ -84,21 +90,20 @@ def serve_processes(path: str, access: ServerAccess, options: WorkerOptions, pro
         child.start()
         children[index] = child
 
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children.values():
-            if child.pid is not None and child.is_alive():
-                import os
-
-                os.kill(child.pid, signum)
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, stop)
+        signal.signal(signum, on_signal)
     for index in range(processes):
         start(index)
     while True:
-        time.sleep(0.2)
+        while received:  # each signal to each worker: the first drains it, a second closes it
+            number = received.pop(0)
+            stopping = True
+            for child in children.values():
+                if child.pid is not None and child.is_alive():
+                    os.kill(child.pid, number)
         for index, child in list(children.items()):
             if child.is_alive():
                 continue
@@ -109,6 +114,7 @@ def serve_processes(path: str, access: ServerAccess, options: WorkerOptions, pro
                 start(index)
         if stopping and not children:
             return 0
+        time.sleep(0.2)
 
 
 def room_token(access: ServerAccess, room: str, identity: str, permissions: Permissions) -> str:

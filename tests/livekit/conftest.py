@@ -2,12 +2,16 @@
 
 The server is built once into the cache (``make test`` does it first). Under CI
 (``CI=true``) a server that cannot be built fails the run; elsewhere the tests are
-skipped with a message that says how to enable them.
+skipped with a message that says how to enable them. LiveKit's cluster mode gets two
+nodes sharing a Redis of the test's own, which a test may stop and start again.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +22,10 @@ from graphflow.livekit.server import (
     ServerBuildError,
     ServerOptions,
     ensure_binary,
+    free_port,
     free_ports,
 )
+from tests.waiting import until_sync
 
 
 def _binary_or_skip() -> None:
@@ -58,3 +64,82 @@ def fresh_server(tmp_path: Path) -> Iterator[LiveKitServer]:
         yield server
     finally:
         server.stop()
+
+
+class RedisServer:
+    """A ``redis-server`` on a loopback port with nothing written to disk.
+
+    ``stop()`` and ``start()`` keep the port, so a cluster configured with ``address``
+    finds the restarted server (empty: nothing of the old one survives).
+    """
+
+    def __init__(self, binary: str, port: int, log: Path) -> None:
+        self.binary, self.port, self.log = binary, port, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        """``host:port`` for a livekit-server's ``redis.address``."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> RedisServer:
+        """Start the server and wait until it accepts connections."""
+        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen([self.binary, *options], stdout=out, stderr=subprocess.STDOUT)
+        process = self.process
+
+        def answers() -> bool:
+            assert process.poll() is None, self.log.read_text(errors="replace")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            except OSError:
+                return False
+            return True
+
+        until_sync(answers, f"redis-server to listen on port {self.port}", timeout=10, interval=0.05)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL); nothing happens if it is not running."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis server of the test's own (a test may stop and restart it)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/ensure-system-deps installs it)", pytrace=False)
+    server = RedisServer(binary, free_port(), tmp_path / "redis.log")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer) -> str:
+    """The address of the test's Redis server."""
+    return redis_server.address
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis: str) -> Iterator[tuple[LiveKitServer, LiveKitServer]]:
+    """Two server nodes, A and B, sharing ``redis``."""
+    a = start_server(tmp_path, "node-a", redis=redis, log_level="info")
+    try:
+        b = start_server(tmp_path, "node-b", redis=redis, log_level="info")
+        try:
+            yield a, b
+        finally:
+            b.stop()
+    finally:
+        a.stop()

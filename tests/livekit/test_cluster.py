@@ -2,67 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from livekit import api
 
-from graphflow.livekit.server import LiveKitServer, free_port
+from graphflow.livekit.server import LiveKitServer
 from graphflow.worker.settings import LoadOptions, WorkerOptions
 from graphflow.worker.worker import Worker
-from tests.livekit.conftest import start_server
 from tests.livekit.peer import Peer
 from tests.livekit.test_worker import Jobs, access, room_name, running
-from tests.waiting import until, until_sync
+from tests.waiting import until
 
 pytestmark = pytest.mark.livekit
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[str]:
-    """A Redis server on a free loopback port, with nothing written to disk."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (scripts/ensure-system-deps installs it)", pytrace=False)
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=(tmp_path / "redis.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-    def answers() -> bool:
-        assert process.poll() is None, (tmp_path / "redis.log").read_text(errors="replace")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-        except OSError:
-            return False
-        return True
-
-    try:
-        until_sync(answers, f"redis-server to listen on port {port}", timeout=10, interval=0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path, redis: str) -> Iterator[tuple[LiveKitServer, LiveKitServer]]:
-    """Two server nodes, A and B, sharing ``redis``."""
-    a = start_server(tmp_path, "node-a", redis=redis, log_level="info")
-    try:
-        b = start_server(tmp_path, "node-b", redis=redis, log_level="info")
-        try:
-            yield a, b
-        finally:
-            b.stop()
-    finally:
-        a.stop()
 
 
 async def test_a_worker_on_node_a_serves_rooms_placed_on_node_b(
