@@ -191,7 +191,7 @@ async def soak(jobs: int, warm_up: int = 5, progress: bool = True) -> WorkerSoak
         finally:
             worker.close()
             await asyncio.wait_for(running, 30)
-        failed = sum(1 for o in worker.outcomes if o.status != "success")
+        failed = sum(worker.ended.values()) - worker.ended["success"]
         return WorkerSoak(jobs, warm_up, samples, baseline, baseline_rss, after, after_rss, failed)
     finally:
         callers.join(10)
@@ -202,12 +202,12 @@ async def soak(jobs: int, warm_up: int = 5, progress: bool = True) -> WorkerSoak
 
 async def _one_job(worker: Worker, go: Connection, done: Connection) -> bool:
     """Have the child make one call; wait for its answer and for the job to end in the worker."""
-    ended = len(worker.outcomes)
+    ended = sum(worker.ended.values())
     go.send(True)
     loop = asyncio.get_running_loop()
     heard = bool(await asyncio.wait_for(loop.run_in_executor(None, done.recv), 60))
     async with asyncio.timeout(30):
-        while len(worker.outcomes) <= ended:
+        while sum(worker.ended.values()) <= ended:
             await asyncio.sleep(0.02)
     return heard
 

@@ -10,13 +10,17 @@ entrypoint for one named room without any dispatch.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import multiprocessing
 import os
 import signal
 import time
 import uuid
+from collections.abc import Coroutine
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
 
 import msgspec
 from livekit import api
@@ -25,10 +29,14 @@ from livekit.protocol import models
 
 from graphflow.worker.agent_file import load_agent
 from graphflow.worker.job import JobContext, JobOutcome, run_job
+from graphflow.worker.ledger import JobLedger, JobOpened, ProcessJobs
+from graphflow.worker.lost import end_lost_jobs, redispatch_lost_jobs
 from graphflow.worker.settings import Permissions, ServerAccess, WorkerOptions
 from graphflow.worker.worker import Worker
 
 log = logging.getLogger("graphflow.worker")
+
+T = TypeVar("T")
 
 
 async def serve(worker: Worker) -> None:
@@ -56,39 +64,50 @@ async def serve(worker: Worker) -> None:
         await asyncio.gather(*drains, return_exceptions=True)
 
 
-def run_agent(path: str, access: ServerAccess, options: WorkerOptions | None = None) -> None:
-    """Load the agent at ``path`` and serve it in this process."""
+def run_agent(
+    path: str, access: ServerAccess, options: WorkerOptions | None = None, ledger: JobLedger | None = None
+) -> None:
+    """Load the agent at ``path`` and serve it in this process (``ledger``: to a supervising process)."""
     program = load_agent(path)
-    worker = Worker(program.entrypoint, options or program.options, access=access, prewarm=program.prewarm)
+    options = options or program.options
+    worker = Worker(program.entrypoint, options, access=access, prewarm=program.prewarm, ledger=ledger)
     asyncio.run(serve(worker))
 
 
-def _child(path: str, access: bytes, options: bytes, index: int) -> None:
+def _child(path: str, access: bytes, options: bytes, index: int, ledger: Connection) -> None:
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s [{index}] %(name)s %(levelname)s %(message)s"
     )
     opts = msgspec.json.decode(options, type=WorkerOptions)
     if opts.health_port > 0:
         opts = msgspec.structs.replace(opts, health_port=opts.health_port + index)
-    run_agent(path, msgspec.json.decode(access, type=ServerAccess), opts)
+    run_agent(path, msgspec.json.decode(access, type=ServerAccess), opts, JobLedger(ledger))
 
 
 def serve_processes(path: str, access: ServerAccess, options: WorkerOptions, processes: int) -> int:
     """Run ``processes`` workers, one per process, until SIGTERM/SIGINT; restart any that dies.
 
     The signal handler only records the signal; the loop forwards it to every worker
-    process, so a process started while a signal arrives (a restart) gets it too.
+    process, so a process started while a signal arrives (a restart) gets it too. The
+    jobs of a process that dies are ended in their rooms and, once its replacement has
+    registered, dispatched again where a caller waits (see ``graphflow.worker.lost``).
     """
     context = multiprocessing.get_context("spawn")
     args = (path, msgspec.json.encode(access), msgspec.json.encode(options))
-    children: dict[int, BaseProcess] = {}
+    children: dict[int, tuple[BaseProcess, ProcessJobs]] = {}
+    lost: dict[int, list[JobOpened]] = {}
+    """Jobs of a dead process, dispatched again once its replacement registered."""
+    redispatched: collections.deque[str] = collections.deque(maxlen=1024)
+    """Rooms that got a new agent already (once per room: a call that kills its process stops there)."""
     received: list[int] = []
     stopping = False
 
     def start(index: int) -> None:
-        child = context.Process(target=_child, args=(*args, index), name=f"graphflow-worker-{index}")
+        receiving, sending = context.Pipe(duplex=False)
+        child = context.Process(target=_child, args=(*args, index, sending), name=f"graphflow-worker-{index}")
         child.start()
-        children[index] = child
+        sending.close()
+        children[index] = (child, ProcessJobs(receiving))
 
     def on_signal(signum: int, frame: object) -> None:
         received.append(signum)
@@ -101,20 +120,39 @@ def serve_processes(path: str, access: ServerAccess, options: WorkerOptions, pro
         while received:  # each signal to each worker: the first drains it, a second closes it
             number = received.pop(0)
             stopping = True
-            for child in children.values():
+            lost.clear()
+            for child, _ in children.values():
                 if child.pid is not None and child.is_alive():
                     os.kill(child.pid, number)
-        for index, child in list(children.items()):
+        for index, (child, jobs) in list(children.items()):
+            jobs.read()
             if child.is_alive():
+                if jobs.registered and lost.get(index):
+                    again = [job for job in lost.pop(index) if job.room not in redispatched]
+                    redispatched.extend(_recover(redispatch_lost_jobs(access, again), []))
                 continue
-            if stopping:
-                children.pop(index)
-            else:
+            jobs.close()
+            children.pop(index)
+            why = f"its worker process {index} exited with {child.exitcode}"
+            if jobs.open:
+                _recover(end_lost_jobs(access, list(jobs.open.values()), why), None)
+            if not stopping:
                 log.warning("worker process %d exited with %s; restarting it", index, child.exitcode)
+                if options.redispatch_lost and jobs.open:
+                    lost.setdefault(index, []).extend(jobs.open.values())
                 start(index)
         if stopping and not children:
             return 0
         time.sleep(0.2)
+
+
+def _recover(work: Coroutine[Any, Any, T], failed: T) -> T:
+    """Run one recovery call against the server (bounded); on any failure log it and return ``failed``."""
+    try:
+        return asyncio.run(asyncio.wait_for(work, 30.0))
+    except Exception as exc:  # the supervisor goes on whatever the server says
+        log.warning("recovering the jobs of a dead worker process failed: %s", exc)
+        return failed
 
 
 def room_token(access: ServerAccess, room: str, identity: str, permissions: Permissions) -> str:

@@ -128,5 +128,7 @@ class WorkerOptions(msgspec.Struct, frozen=True):
     health_host: str = "127.0.0.1"
     health_port: int = -1
     """Port of the health and metrics endpoint (0: any free port; -1: none)."""
+    redispatch_lost: bool = True
+    """With several processes: when one dies, dispatch a new agent to its rooms where a caller waits."""
     session_overrides: tuple[str, ...] = ()
     """``--set key=value`` changes to the options of the sessions jobs start (see ``JobContext``)."""

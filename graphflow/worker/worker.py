@@ -11,6 +11,7 @@ server goes away it reconnects with backoff while running jobs carry on; ``drain
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from typing import Any
@@ -22,6 +23,7 @@ from graphflow import __version__
 from graphflow.runtime.heap import freeze_loaded
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
 from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, Prewarm, run_job
+from graphflow.worker.ledger import JobClosed, JobLedger, JobOpened, Registered
 from graphflow.worker.load import LoadMeter
 from graphflow.worker.metrics import WorkerMetrics
 from graphflow.worker.protocol import AgentSocket, WorkerAuthError, WorkerConnectionError, worker_token
@@ -31,6 +33,9 @@ log = logging.getLogger("graphflow.worker")
 
 JOB_TYPES = {"room": proto.JobType.JT_ROOM, "publisher": proto.JobType.JT_PUBLISHER}
 """Job types by option name."""
+
+RECENT_OUTCOMES = 256
+"""How many of the latest job outcomes a worker keeps (``Worker.outcomes``)."""
 
 
 class Worker:
@@ -43,8 +48,11 @@ class Worker:
         *,
         access: ServerAccess | None = None,
         prewarm: Prewarm | None = None,
+        ledger: JobLedger | None = None,
     ) -> None:
         self.entrypoint = entrypoint
+        self.ledger = ledger
+        """Where a supervising process learns of this worker's jobs (``graphflow start --processes``)."""
         self.prewarm = prewarm
         """Run once before registering (``prewarm()`` of an agent file)."""
         self.options = options or WorkerOptions()
@@ -60,7 +68,10 @@ class Worker:
         self.draining = False
         self.load = 0.0
         self.jobs: dict[str, JobContext] = {}
-        self.outcomes: list[JobOutcome] = []
+        self.outcomes: collections.deque[JobOutcome] = collections.deque(maxlen=RECENT_OUTCOMES)
+        """The latest jobs' outcomes, oldest first (the oldest are dropped)."""
+        self.ended: collections.Counter[str] = collections.Counter()
+        """How many jobs ended, by status (success, failed, cancelled)."""
         self.registered = asyncio.Event()
         self.health: HealthServer | None = None
         self._closing = asyncio.Event()
@@ -196,6 +207,8 @@ class Worker:
         self.connected = True
         self._reported = ""
         self.registered.set()
+        if self.ledger is not None:
+            self.ledger.send(Registered(self.worker_id))
         log.info("registered as %s with %s (agent %r)", self.worker_id, self.access.url, o.agent_name)
         unsent, self._unsent = self._unsent, []
         for message in unsent:
@@ -236,7 +249,7 @@ class Worker:
     async def _answer_availability(self, socket: AgentSocket, request: proto.AvailabilityRequest) -> None:
         job = request.job
         available = self._status_name() == "available"
-        identity = f"{self.options.identity_prefix}-{job.id}"
+        identity = self._identity(job.id)
         answer = proto.AvailabilityResponse(
             job_id=job.id,
             available=available,
@@ -245,6 +258,9 @@ class Worker:
         )
         log.info("job %s for room %r: %s", job.id, job.room.name, "accepted" if available else "declined")
         await socket.send(proto.WorkerMessage(availability=answer))
+
+    def _identity(self, job_id: str) -> str:
+        return f"{self.options.identity_prefix}-{job_id}"
 
     def _start_job(self, assignment: proto.JobAssignment) -> None:
         assert self._group is not None
@@ -261,6 +277,9 @@ class Worker:
         self.jobs[job.id] = ctx
         self._idle.clear()
         self.metrics.job_started()
+        if self.ledger is not None:
+            identity = self._identity(job.id)
+            self.ledger.send(JobOpened(job.id, job.room.name, identity, job.agent_name, job.metadata))
         self._group.create_task(self._job(ctx), name=f"job {job.id}")
         self._group.create_task(self._report_status(), name="worker: status")
 
@@ -281,6 +300,9 @@ class Worker:
         for session in ctx.sessions:
             self.metrics.unwatch(session)
         self.outcomes.append(outcome)
+        self.ended[outcome.status] += 1
+        if self.ledger is not None:
+            self.ledger.send(JobClosed(ctx.job_id))
         self.metrics.job_finished(outcome.status)
         status = proto.JobStatus.JS_SUCCESS if outcome.status == "success" else proto.JobStatus.JS_FAILED
         update = proto.UpdateJobStatus(job_id=ctx.job_id, status=status, error=outcome.error)
