@@ -60,7 +60,8 @@ def table(result: SoakResult, rows: int = 12) -> str:
     lines += [
         "",
         f"sessions run: {result.sessions}, exchanges: {result.exchanges}, session errors: {result.errors}",
-        f"RSS growth after {result.options.settle_s:.0f} s: {result.rss_growth_percent:+.2f} %",
+        f"RSS growth, last minute against the minute after {result.options.settle_s:.0f} s (medians): "
+        f"{result.rss_growth_percent:+.2f} %",
         f"after the warm-up round:   {_held(b)}",
         f"after the last one closed: {_held(a)}",
         "",
@@ -87,7 +88,7 @@ def plot(result: SoakResult, path: Path) -> None:
     mem.set_ylabel("resident memory (MB)")
     mem.set_title(
         f"{result.options.slots} sessions at once, {result.sessions} in all: "
-        f"RSS {result.rss_growth_percent:+.2f} % after the first minute"
+        f"RSS {result.rss_growth_percent:+.2f} % (last minute against the second, medians)"
     )
     mem.legend(loc="lower right")
     live.plot(t, [s.running for s in result.samples], color="#55a868")

@@ -271,6 +271,32 @@ def report(result: WorkerSoak) -> str:
     return "\n".join(lines)
 
 
+def plot(result: WorkerSoak, path: Path) -> None:
+    """The worker's resident memory after each job, against the baseline after the warm-up."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    jobs = [s.job for s in result.samples]
+    fig, (mem, held) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True, height_ratios=(3, 1))
+    mem.plot(jobs, [s.rss_mb for s in result.samples], color="#4c72b0", label="RSS after the job (MB)")
+    mem.axhline(result.baseline_rss_mb, color="#999999", linestyle=":", label="baseline after the warm-up")
+    mem.set_ylabel("resident memory (MB)")
+    mem.set_title(
+        f"{result.jobs} jobs in a row through livekit-server: "
+        f"RSS {result.rss_growth_percent:+.2f} % against the baseline"
+    )
+    mem.legend(loc="lower right")
+    held.plot(jobs, [s.tasks for s in result.samples], color="#55a868", label="tasks")
+    held.plot(jobs, [s.threads for s in result.samples], color="#c44e52", label="threads")
+    held.set_xlabel("job")
+    held.legend(loc="upper right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the worker soak; exit 1 when a goal is missed."""
     # the local server's development key pair is shorter than a production HMAC key
@@ -279,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--warm-up", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write every sample and the verdict here")
+    parser.add_argument("--plot", type=Path, help="write memory after each job here (PNG)")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.warm_up < 1:
         parser.error("--jobs and --warm-up must be positive")
@@ -290,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         doc["verdict"] = verdict(result)
         args.json.write_text(json.dumps(doc, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        plot(result, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0 if all(verdict(result).values()) else 1
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
 from graphflow.bench.latency import UNKNOWN_WORDS, LatencyOptions, build, load_models, scenario
 from graphflow.models import ModelHub
@@ -83,7 +84,7 @@ class SoakResult(msgspec.Struct, frozen=True):
     before: Holdings
     after: Holdings
     rss_growth_percent: float
-    """RSS at the end against RSS at ``settle_s``, in percent."""
+    """Median RSS of the last minute against that of the minute after ``settle_s``, in percent."""
 
 
 def rss_mb() -> float:
@@ -207,9 +208,20 @@ async def soak(options: SoakOptions, latency: LatencyOptions) -> SoakResult:
     )
 
 
-def growth_percent(samples: list[Sample], settle_s: float) -> float:
-    """RSS of the last sample against the first one at or after ``settle_s``, in percent (0: too short)."""
-    settled = next((s for s in samples if s.t >= settle_s), None)
-    if settled is None or settled is samples[-1]:
+def growth_percent(samples: list[Sample], settle_s: float, window_s: float = 60.0) -> float:
+    """Median RSS of the last ``window_s`` with sessions running against that of the ``window_s`` after
+    ``settle_s``, in percent (0: too short to have both).
+
+    Medians of a minute each, not two single samples: one sample moves by 1 to 2 % with the
+    sessions starting and ending around it, more than the growth being looked for.
+    """
+    running = [s for s in samples if s.running > 0]
+    if not running:
         return 0.0
-    return 100.0 * (samples[-1].rss_mb - settled.rss_mb) / settled.rss_mb
+    end = running[-1].t
+    first = [s.rss_mb for s in running if settle_s <= s.t < settle_s + window_s]
+    last = [s.rss_mb for s in running if s.t > end - window_s and s.t >= settle_s + window_s]
+    if not first or not last:
+        return 0.0
+    before, after = float(np.median(first)), float(np.median(last))
+    return 100.0 * (after - before) / before
