@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
 DEMO_OUT   ?= out/demo
 
-.PHONY: setup models livekit-server llama-server demo test lint typecheck pytest bench peers-setup bench-peers bench-voice bench-compare bench-room bench-turns test-llm render clean
+.PHONY: setup models livekit-server llama-server otel-collector demo test lint typecheck pytest bench peers-setup bench-peers bench-voice bench-compare bench-room bench-turns test-llm render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
@@ -50,7 +50,12 @@ llama-server: setup
 	@PYTHON=$(PYTHON) scripts/setup-llama-server || { [ $$? = 3 ] && [ "$${CI:-}" != true ] && \
 		echo "==> the llm_server tests will be skipped (under CI, CI=true, this fails the run)"; }
 
-pytest: models livekit-server llama-server
+otel-collector: setup
+	@echo "==> OpenTelemetry collector (built once into the cache with Go; about 2 minutes the first time)"
+	@$(PY) -m graphflow.telemetry.collector || { [ $$? = 3 ] && [ "$${CI:-}" != true ] && \
+		echo "==> the collector test will be skipped (under CI, CI=true, this fails the run)"; }
+
+pytest: models livekit-server llama-server otel-collector
 	@echo "==> pytest"
 	@$(PY) -m pytest
 

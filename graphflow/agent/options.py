@@ -19,6 +19,7 @@ import msgspec
 from graphflow.agent.agent import DEFAULT_INSTRUCTIONS
 from graphflow.agent.replies import ToolLoopOptions
 from graphflow.errors import ConfigError
+from graphflow.recording.recorder import RecordOptions
 from graphflow.redact import mask_secrets
 from nodes.gate.interruption import GateOptions
 from nodes.turn.options import TurnOptions
@@ -88,6 +89,10 @@ class SessionOptions(msgspec.Struct, frozen=True, kw_only=True):
     away_after_s: float = 15.0
     """The user counts as away after this long without a sound from either side."""
     queues: QueueOptions = QueueOptions()
+    record: RecordOptions = RecordOptions()
+    """Record the session into ``record.folder`` (docs/recording.md); empty: no recording."""
+    trace: bool = False
+    """Time every handler call and each frame's age (what the playground's live view shows)."""
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:

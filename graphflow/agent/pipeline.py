@@ -23,6 +23,7 @@ from graphflow.node import Node
 from graphflow.queue_spec import Overflow, QueueSpec
 from graphflow.registry import NodeRegistry
 from nodes.audio.resampler import Resampler, ResamplerOptions
+from nodes.audio.survive import Survive
 from nodes.gate.interruption import InterruptionGate
 from nodes.io.file_sink import FileSink, FileSinkOptions
 from nodes.io.file_source import FileSource, FileSourceOptions
@@ -171,9 +172,11 @@ def build_pipeline(options: SessionOptions, parts: PipelineParts) -> VoicePipeli
     g.connect(llm.out, tts.inputs["inp"])
     g.connect(tts.outputs["out"], gate.audio)
     g.connect(gate.out, sink.inputs["inp"])
-    if "reference" in sink.inputs:
+    if "reference" in sink.inputs:  # the user's audio belongs to no reply: a barge-in must not flush it
         reference = QueueSpec.frames(o.queues.reference_frames, Overflow.DROP_OLDEST)
-        g.connect(resampler.out, sink.inputs["reference"], queue=reference)
+        survive = Survive(name="reference")
+        g.connect(resampler.out, survive.inp)
+        g.connect(survive.out, sink.inputs["reference"], queue=reference)
     for port in (vad.out, stt.outputs["out"], turn.out, llm.out, tts.outputs["out"]):
         g.connect(port, tap.inp)
     g.cancels(gate, llm, tts, sink)

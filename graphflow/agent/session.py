@@ -8,6 +8,7 @@ metrics and a stream of events that a program can subscribe to or iterate.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from graphflow.agent.agent import Agent
@@ -59,6 +60,7 @@ from graphflow.frames import (
     TurnKind,
 )
 from graphflow.models import ModelHub
+from graphflow.recording.recorder import RecordOptions, SessionRecorder
 from graphflow.runtime.clock import Clock, RealtimeClock
 from graphflow.runtime.events import CancelFired, NodeEvent, NodeIssue, RunEvent, RunFinished
 from graphflow.runtime.runner import GraphRunner
@@ -90,6 +92,7 @@ class AgentSession:
         hub: ModelHub | None = None,
         overrides: StageOverrides | None = None,
         userdata: object = None,
+        record: RecordOptions | None = None,
     ) -> None:
         self.options = o = options or SessionOptions()
         self.agent = agent or Agent(o.instructions)
@@ -131,6 +134,9 @@ class AgentSession:
         self.speeches = Speeches(self.playout, self._interrupt_speech)
         """The handles of the replies not yet heard."""
         self._heard = HeardRecorder(self.chat)
+        rec = record or o.record
+        self.recorder = SessionRecorder(self, rec) if rec.folder else None
+        """Writes the session's recording when its run ends (``record`` or ``options.record``)."""
 
     # ------------------------------------------------------------------ agent
     def tool_context(self, call: ToolCall) -> RunContext:
@@ -226,7 +232,7 @@ class AgentSession:
     async def run(self, clock: Clock | None = None, *, trace: bool = False) -> None:
         """Run the conversation until the input ends."""
         self.runner = self.compile().runner(
-            RunOptions(clock=clock or RealtimeClock(), trace=trace, observers=(self,))
+            RunOptions(clock=clock or RealtimeClock(), trace=trace or self.options.trace, observers=(self,))
         )
         try:
             await self.runner.run()
@@ -235,6 +241,8 @@ class AgentSession:
             await self.stages.close()
             self.state.close()
             self.feed.close()
+            if self.recorder is not None:
+                await asyncio.to_thread(self.recorder.finish)
 
     def stop(self) -> None:
         """End the conversation: stop the input and let what is in flight finish."""

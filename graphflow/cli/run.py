@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
-
-import msgspec
 
 from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.agent.session import AgentSession
@@ -16,6 +13,7 @@ from graphflow.cli.overrides import add_set_argument
 from graphflow.conversation.events import AgentStoppedSpeaking, SessionError, SessionEvent, TurnEnded
 from graphflow.errors import ConfigError
 from graphflow.loading import load_attribute
+from graphflow.recording import write_transcript
 from graphflow.timebase import to_seconds
 
 
@@ -35,6 +33,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--output", "-o", default="", help="write the conversation here (WAV: you left, agent right)"
     )
     parser.add_argument("--transcript", "-t", type=Path, help="write one JSON object per utterance here")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="record the session here: audio.wav, transcript.jsonl, events.jsonl, trace.json, report.json",
+    )
     parser.add_argument("--fast", action="store_true", help="feed audio as fast as possible (virtual clock)")
     parser.add_argument("--stt", help="speech-to-text provider (whisper, moonshine, openai)")
     parser.add_argument("--tts", help="text-to-speech provider (piper, espeak, openai)")
@@ -48,25 +52,27 @@ def run(args: argparse.Namespace) -> int:
     location = args.target.partition(":")[0]
     factory = load_attribute(f"{location}:build_session")
     sets = [f"files.input={args.input}", f"files.output={args.output}"]
+    sets += [f"record.folder={args.record}"] if args.record else []
     sets += [f"{key}.name={getattr(args, key)}" for key in ("stt", "tts", "llm") if getattr(args, key)]
     options = with_overrides(SessionOptions(), [*sets, *args.set])
     session = factory(options)
     if not isinstance(session, AgentSession):
         raise ConfigError(f"{location}:build_session returned {type(session).__name__}, not an AgentSession")
     session.subscribe(_print_event)
-    if args.fast:
-        from graphflow.runtime.clock import VirtualClock
+    try:
+        if args.fast:
+            from graphflow.runtime.clock import VirtualClock
 
-        clock = VirtualClock()
-        clock.run(session.run(clock))
-    else:
-        asyncio.run(session.run())
+            clock = VirtualClock()
+            clock.run(session.run(clock))
+        else:
+            asyncio.run(session.run())
+    finally:  # a session that failed is recorded too, up to where it stopped (see AgentSession.run)
+        if session.recorder is not None:
+            print(f"recorded the session in {session.recorder.folder}", file=sys.stderr)
     _print_summary(session)
     if args.transcript:
-        args.transcript.parent.mkdir(parents=True, exist_ok=True)
-        with args.transcript.open("w") as out:
-            for utterance in sorted(session.transcript, key=lambda u: u.start):
-                out.write(json.dumps(msgspec.to_builtins(utterance)) + "\n")
+        write_transcript(args.transcript, session.transcript)
         print(f"wrote {args.transcript}", file=sys.stderr)
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)

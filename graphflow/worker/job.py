@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -59,7 +60,11 @@ class JobContext:
         session_overrides: tuple[str, ...] = (),
     ) -> None:
         self.job = job
-        self.session_options = with_overrides(SessionOptions(), session_overrides)
+        options = with_overrides(SessionOptions(), session_overrides)
+        if options.record.folder:  # one recording per job: --set record.folder=DIR holds them all
+            record = msgspec.structs.replace(options.record, folder=str(Path(options.record.folder) / job.id))
+            options = msgspec.structs.replace(options, record=record)
+        self.session_options = options
         """The options a session of this job should be built with (the worker's ``--set`` applied)."""
         self.url = url
         self.token = token

@@ -106,7 +106,7 @@ class FileSink(Node):
         """Write the WAV file, if a path was given."""
         self._finish_reply(interrupted=True)
         if self.options.path:
-            await asyncio.to_thread(self._write, Path(self.options.path))
+            await asyncio.to_thread(self.write, Path(self.options.path))
 
     # ------------------------------------------------------------------ helpers
     def _played(self, frame: SpeechAudio, first: int, upto: int, start: int) -> None:
@@ -132,27 +132,39 @@ class FileSink(Node):
                 self.playout.finished(reply.reply_id, reply.generation, at, reply.heard(), interrupted)
             )
 
-    def _write(self, path: Path) -> None:
-        import soxr
+    def write(self, path: Path) -> None:
+        """Write what was played so far to ``path``: one WAV, the user left and the agent right."""
+        write_conversation(path, self.user, self.agent, self.options.rate)
 
-        rate = self.options.rate
-        user = _concat_mono(self.user, rate)
-        end = max([len(user)] + [ns_to_samples(m, rate) + _len_at(f, rate) for m, f in self.agent])
-        agent = np.zeros(end, np.float32)
-        for media, frame in self.agent:
-            samples = frame.samples[:, 0].astype(np.float32) / 32768.0
-            if frame.rate != rate:
-                samples = soxr.resample(samples, frame.rate, rate)
-            at = ns_to_samples(media, rate)
-            agent[at : at + len(samples)] += samples[: max(0, end - at)]
-        channels = [agent] if not self.user else [np.pad(user, (0, end - len(user))), agent]
-        pcm = np.clip(np.stack(channels, axis=1) * 32768.0, -32768, 32767).astype("<i2")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(len(channels))
-            out.setsampwidth(2)
-            out.setframerate(rate)
-            out.writeframes(pcm.tobytes())
+
+def write_conversation(
+    path: Path, user: list[AudioFrame], agent: list[tuple[int, AudioFrame]], rate: int
+) -> None:
+    """Write a conversation as a WAV at ``rate``, both sides on the input's timeline.
+
+    ``user`` is the user's audio in order (its first frame's ``pts`` places it), ``agent``
+    what the agent played, each piece with the media time it started playing at. With
+    user audio the file is stereo (user left, agent right); without, mono (the agent).
+    """
+    import soxr
+
+    mono = _concat_mono(user, rate)
+    end = max([len(mono)] + [ns_to_samples(m, rate) + _len_at(f, rate) for m, f in agent])
+    voice = np.zeros(end, np.float32)
+    for media, frame in agent:
+        samples = frame.samples[:, 0].astype(np.float32) / 32768.0
+        if frame.rate != rate:
+            samples = soxr.resample(samples, frame.rate, rate)
+        at = ns_to_samples(media, rate)
+        voice[at : at + len(samples)] += samples[: max(0, end - at)]
+    channels = [voice] if not user else [np.pad(mono, (0, end - len(mono))), voice]
+    pcm = np.clip(np.stack(channels, axis=1) * 32768.0, -32768, 32767).astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(len(channels))
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
 
 
 def _len_at(frame: AudioFrame, rate: int) -> int:
@@ -164,10 +176,14 @@ def _concat_mono(frames: list[AudioFrame], rate: int) -> np.ndarray:
 
     if not frames:
         return np.zeros(0, np.float32)
-    mono = np.concatenate([f.samples.astype(np.float32).mean(axis=1) for f in frames])
+    source = frames[0].rate
+    last = frames[-1]
+    mono = np.zeros(ns_to_samples(last.pts, source) + last.samples_per_channel, np.float32)
+    for frame in frames:  # each at its own time: a frame that never arrived leaves silence, not a shift
+        at = ns_to_samples(frame.pts, source)
+        mono[at : at + frame.samples_per_channel] = frame.samples.astype(np.float32).mean(axis=1)
     if frames[0].samples.dtype == np.int16:
         mono /= 32768.0
-    if frames[0].rate != rate:
-        mono = soxr.resample(mono, frames[0].rate, rate)
-    start = ns_to_samples(frames[0].pts, rate)
-    return np.concatenate([np.zeros(start, np.float32), mono]).astype(np.float32)
+    if source != rate:
+        mono = soxr.resample(mono, source, rate).astype(np.float32)
+    return mono

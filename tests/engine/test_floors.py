@@ -1,8 +1,9 @@
 """The floors of the house: each may import the floors below it and never one above.
 
 engine (``graphflow`` minus the folders below) < conversation contract
-(``graphflow/conversation``) < stages (``nodes``) < agent (``graphflow/agent``) < programs
-(``graphflow/bench``, ``cli``, ``worker``, ``__main__``; ``graphs``). docs/concepts.md
+(``graphflow/conversation``) < stages (``nodes``) < agent (``graphflow/agent``, and the
+session observers ``telemetry`` and ``recording``) < programs
+(``graphflow/bench``, ``cli``, ``worker``, ``playground``, ``__main__``; ``graphs``). docs/concepts.md
 draws them.
 """
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOORS = ("engine", "conversation", "stages", "agent", "programs")
-PROGRAMS = ("bench", "cli", "worker", "__main__")
+AGENT = ("agent", "telemetry", "recording")
+PROGRAMS = ("bench", "cli", "worker", "playground", "__main__")
 
 
 def floor_of(module: str) -> str | None:
@@ -26,7 +28,7 @@ def floor_of(module: str) -> str | None:
     if parts[0] != "graphflow":
         return None
     sub = parts[1] if len(parts) > 1 else ""
-    if sub == "agent":
+    if sub in AGENT:
         return "agent"
     if sub == "conversation":
         return "conversation"

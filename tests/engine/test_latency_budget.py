@@ -109,6 +109,7 @@ def test_voice_pipeline_budgets_come_from_each_stage() -> None:
         "gate": 0,
         "tap": 0,
         "sink": 0,
+        "reference": 0,  # marks the user's audio for the sink's reference to outlive a barge-in
     }
     assert plan.critical_path == VOICE_PATH
     assert plan.latency_budget == sum(plan.budgets[name] for name in VOICE_PATH) == 1845 * MS

@@ -129,7 +129,7 @@ def test_mermaid_labels_budgets_and_styles_the_critical_links() -> None:
     check_mermaid(text)
     assert text.startswith('---\ntitle: "voice_agent: latency budget 1845 ms on the critical path"\n---\n')
     assert "<br/>budget 500 ms<br/>" in text
-    assert "linkStyle 0,1,3,7,10,12,14,16,18 stroke:#e6550d,stroke-width:3px" in text
+    assert "linkStyle 0,1,3,8,11,13,15,17,19 stroke:#e6550d,stroke-width:3px" in text
     path = ",".join(f"n_{name}" for name in voice_plan().critical_path)
     assert f"class {path} critical" in text
 
