@@ -21,6 +21,7 @@ from graphflow.agent.replies import ToolLoopOptions
 from graphflow.errors import ConfigError
 from graphflow.recording.recorder import RecordOptions
 from graphflow.redact import mask_secrets
+from nodes.audio.background import BackgroundOptions
 from nodes.gate.interruption import GateOptions
 from nodes.turn.options import TurnOptions
 from nodes.vad.silero import SileroOptions
@@ -93,6 +94,8 @@ class SessionOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Record the session into ``record.folder`` (docs/recording.md); empty: no recording."""
     trace: bool = False
     """Time every handler call and each frame's age (what the playground's live view shows)."""
+    background: BackgroundOptions = BackgroundOptions()
+    """An ambience and a thinking sound under the agent's voice (``background.enabled``; off by default)."""
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from graphflow.models import ModelHub
 from graphflow.node import Node
 from graphflow.queue_spec import Overflow, QueueSpec
 from graphflow.registry import NodeRegistry
+from nodes.audio.background import layer_background
 from nodes.audio.resampler import Resampler, ResamplerOptions
 from nodes.audio.survive import Survive
 from nodes.gate.interruption import InterruptionGate
@@ -171,7 +172,10 @@ def build_pipeline(options: SessionOptions, parts: PipelineParts) -> VoicePipeli
     g.connect(control.out, gate.turns)
     g.connect(llm.out, tts.inputs["inp"])
     g.connect(tts.outputs["out"], gate.audio)
-    g.connect(gate.out, sink.inputs["inp"])
+    if o.background.enabled:  # ambience and a thinking sound under the voice (nodes/audio/background.py)
+        layer_background(g, o.background, gate, sink, resampler, control, llm, playout)
+    else:
+        g.connect(gate.out, sink.inputs["inp"])
     if "reference" in sink.inputs:  # the user's audio belongs to no reply: a barge-in must not flush it
         reference = QueueSpec.frames(o.queues.reference_frames, Overflow.DROP_OLDEST)
         survive = Survive(name="reference")

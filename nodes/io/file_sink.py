@@ -42,6 +42,8 @@ class FileSink(Node):
     Options = FileSinkOptions
     options: FileSinkOptions
     inp = Input(SpeechAudio)
+    plays_unreported = True
+    """Plays and records audio of no reply (``reply_id == ""``: a background layer) without reporting it."""
     reference = Input(AudioFrame, required=False, handler="on_reference")
 
     def __init__(
@@ -61,6 +63,9 @@ class FileSink(Node):
 
     async def on_frame(self, frame: SpeechAudio) -> None:
         """Play ``frame`` (pausable, cancellable) and record what was played."""
+        if not frame.reply_id:  # audio of no reply (a background layer): played and kept, nothing reported
+            await self._play_unreported(frame)
+            return
         playout = self.playout
         if self.reply is None or self.reply.reply_id != frame.reply_id:
             self._finish_reply(interrupted=False)
@@ -88,6 +93,27 @@ class FileSink(Node):
             playout.reached(frame.reply_id, frame.mark)
         if frame.last:
             self._finish_reply(interrupted=False)
+
+    async def _play_unreported(self, frame: SpeechAudio) -> None:
+        """Play audio of no reply; a pause cuts it, and what was left is not played later."""
+        n = frame.samples_per_channel
+        start = max(self.cursor, self.now())
+        end = start + samples_to_ns(n, frame.rate)
+        try:
+            completed = not self.playout.paused and await self.playout.play_until(end)
+        except asyncio.CancelledError:
+            self._keep(frame, ns_to_samples(self.now() - start, frame.rate), start)
+            raise
+        upto = n if completed else ns_to_samples(max(0, self.now() - start), frame.rate)
+        self._keep(frame, upto, start)
+        self.cursor = end if completed else max(self.cursor, self.now())
+
+    def _keep(self, frame: SpeechAudio, upto: int, start: int) -> None:
+        """Keep the first ``upto`` samples of ``frame``, played from clock time ``start``."""
+        upto = min(upto, frame.samples_per_channel)
+        if upto > 0:
+            media = self.playout.timeline.media(start)
+            self.agent.append((media, AudioFrame(samples=frame.samples[:upto], rate=frame.rate, pts=media)))
 
     def on_reference(self, frame: AudioFrame) -> None:
         """Keep the user's audio for the left channel of a stereo output."""
