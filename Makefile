@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
 DEMO_OUT   ?= out/demo
 
-.PHONY: setup models livekit-server llama-server otel-collector demo test lint typecheck pytest bench peers-setup bench-peers bench-voice bench-compare bench-room bench-turns test-llm render clean
+.PHONY: setup models livekit-server llama-server otel-collector web web-for-tests playground demo test lint typecheck pytest bench peers-setup bench-peers bench-voice bench-compare bench-room bench-turns test-llm render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
@@ -36,6 +36,25 @@ demo: models
 	@$(VENV)/bin/graphflow render graphs/voice_agent.py -o $(DEMO_OUT)/voice_agent.svg
 	@echo "==> listen to $(DEMO_OUT)/conversation.wav (you left, agent right); transcript in $(DEMO_OUT)/transcript.jsonl"
 
+WEB_SOURCES := $(wildcard web/src/*.ts) web/index.html web/style.css web/build.mjs web/package-lock.json
+
+web: web/dist/index.html
+
+# the playground page: livekit-client from npm, type-checked and bundled with esbuild (needs node and npm)
+web/dist/index.html: $(WEB_SOURCES)
+	@command -v npm >/dev/null || { echo "make web needs Node.js and npm (https://nodejs.org)" >&2; exit 1; }
+	@echo "==> web: npm ci, type check, bundle (web/dist, not committed)"
+	@cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check && npm run --silent build
+
+# make test builds the page when npm is there; without it the browser tests are skipped (under CI: fail)
+web-for-tests:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web; \
+	elif [ "$${CI:-}" = true ]; then echo "make test needs Node.js and npm under CI (the playground's page)" >&2; exit 1; \
+	else echo "==> no npm: the playground's browser tests will be skipped (install Node.js and npm)"; fi
+
+playground: web livekit-server models
+	@$(VENV)/bin/graphflow playground graphs/room_agent.py
+
 lint: setup
 	@echo "==> ruff"
 	@$(VENV)/bin/ruff check --no-cache .
@@ -55,7 +74,7 @@ otel-collector: setup
 	@$(PY) -m graphflow.telemetry.collector || { [ $$? = 3 ] && [ "$${CI:-}" != true ] && \
 		echo "==> the collector test will be skipped (under CI, CI=true, this fails the run)"; }
 
-pytest: models livekit-server llama-server otel-collector
+pytest: models livekit-server llama-server otel-collector web-for-tests
 	@echo "==> pytest"
 	@$(PY) -m pytest
 
@@ -91,4 +110,4 @@ bench-voice: models
 		--engine docs/results/engine.json --json docs/results/voice-standin.json --plot docs/img/voice-bench.png
 
 clean:
-	rm -rf $(VENV) .venv-llama build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-llama build *.egg-info .mypy_cache .pytest_cache .ruff_cache web/node_modules web/dist

@@ -32,6 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "SIGTERM drains (reports full, lets jobs finish, then exits).",
     )
     _common(start)
+    _live_view(start)
     start.add_argument("--processes", type=int, default=1, help="worker processes (0: one per core)")
     start.set_defaults(handler=run_start)
 
@@ -42,6 +43,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "AGENT.py changes.",
     )
     _common(dev)
+    _live_view(dev)
+    dev.add_argument(
+        "--playground", action="store_true", help="also serve the browser playground (docs/playground.md)"
+    )
+    dev.add_argument("--port", type=int, default=None, help="with --playground: the page's port")
     dev.set_defaults(handler=run_dev)
 
     connect = commands.add_parser(
@@ -68,6 +74,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     add_set_argument(parser)
 
 
+def _live_view(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--live-view", action="store_true", help="publish each session's live figures (the playground's page)"
+    )
+
+
 def _setup(args: argparse.Namespace, level: str | None = None) -> tuple[object, object]:
     from graphflow.worker.agent_file import load_agent
     from graphflow.worker.settings import ServerAccess
@@ -83,6 +95,8 @@ def _setup(args: argparse.Namespace, level: str | None = None) -> tuple[object, 
         options = msgspec.structs.replace(options, agent_name=args.agent_name)
     if args.health_port is not None:
         options = msgspec.structs.replace(options, health_port=args.health_port)
+    if getattr(args, "live_view", False):
+        options = msgspec.structs.replace(options, live_view=True)
     if args.set:
         from graphflow.agent.options import SessionOptions, with_overrides
 
@@ -106,7 +120,16 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    """Run ``start`` in a child process and restart it when the agent's files change."""
+    """Run ``start`` in a child process and restart it when the agent's files change.
+
+    With ``--playground`` the worker's sessions are watched and the page is served too
+    (``graphflow playground``)."""
+    if args.playground:
+        from graphflow.cli import playground
+
+        if args.log_level == "INFO":
+            args.log_level = "DEBUG"
+        return playground.run(args)
     from graphflow.worker.settings import KEY_ENV, SECRET_ENV, URL_ENV, ServerAccess
 
     access, _ = _setup(args, "DEBUG")
@@ -119,6 +142,8 @@ def run_dev(args: argparse.Namespace) -> int:
             command += [f"--{flag.replace('_', '-')}", str(value)]
     for change in args.set:
         command += ["--set", change]
+    if args.live_view:
+        command.append("--live-view")
     # the key pair goes to the worker in its environment: a command line is visible to every user
     env = dict(os.environ, **{URL_ENV: access.url, KEY_ENV: access.api_key, SECRET_ENV: access.api_secret})
     while True:

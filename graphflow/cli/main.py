@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from graphflow import __version__
-from graphflow.cli import agent, bench, bench_turns, chat, models, render, replay, run
+from graphflow.cli import agent, bench, bench_turns, chat, models, playground, render, replay, run
 from graphflow.errors import CompileError, GraphflowError, NodeError
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_turns.add_parser(commands)
     agent.add_parser(commands)
     chat.add_parser(commands)
+    playground.add_parser(commands)
     replay.add_parser(commands)
     return parser
 

@@ -70,7 +70,12 @@ def run_agent(
     """Load the agent at ``path`` and serve it in this process (``ledger``: to a supervising process)."""
     program = load_agent(path)
     options = options or program.options
-    worker = Worker(program.entrypoint, options, access=access, prewarm=program.prewarm, ledger=ledger)
+    entrypoint = program.entrypoint
+    if options.live_view:  # every session's figures into its room, for the playground's page
+        from graphflow.playground.worker import watch_sessions
+
+        entrypoint, options = watch_sessions(entrypoint, options)
+    worker = Worker(entrypoint, options, access=access, prewarm=program.prewarm, ledger=ledger)
     asyncio.run(serve(worker))
 
 

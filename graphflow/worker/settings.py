@@ -128,6 +128,8 @@ class WorkerOptions(msgspec.Struct, frozen=True):
     health_host: str = "127.0.0.1"
     health_port: int = -1
     """Port of the health and metrics endpoint (0: any free port; -1: none)."""
+    live_view: bool = False
+    """Publish each session's live figures into its room, for the playground's page (docs/playground.md)."""
     redispatch_lost: bool = True
     """With several processes: when one dies, dispatch a new agent to its rooms where a caller waits."""
     session_overrides: tuple[str, ...] = ()
