@@ -7,7 +7,9 @@ calls and their results go into the history and the model is asked again, until 
 answers without calls, a tool stops the reply, or ``ToolLoopOptions.max_steps`` is
 reached. Every step's text streams out under the same ``reply_id``, so the listener hears
 one reply. A tool that returns another :class:`~graphflow.agent.agent.Agent` hands the
-conversation over (through the host's ``update_agent``) before the next step.
+conversation over (through the host's ``update_agent``) before the next step. The calls
+run as a step of the :class:`~graphflow.agent.task_runner.TaskRunner`, so a tool that
+awaits a task lets the reply go on under the task (see that module).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import msgspec
 
 from graphflow.agent.early import EarlyReply
 from graphflow.agent.fragments import Fragments, Joined
+from graphflow.agent.task_runner import TaskRunner
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import StopResponse, run_calls
 from graphflow.conversation.chat import ChatContext
@@ -105,6 +108,8 @@ class AgentReplies:
         self.early_used = 0
         """Preemptive generations started, and those the confirmed turn used."""
         self._withdrawn: set[str] = set()
+        self.tasks = TaskRunner(host)
+        """Owns tool calls that await tasks, and the tasks in charge (:mod:`graphflow.agent.task_runner`)."""
 
     # ------------------------------------------------------------ the host's side
     def withdraw(self, reply_id: str) -> None:
@@ -218,7 +223,7 @@ class AgentReplies:
         return ModelTools(schemas=tuple(agent.tools.schemas()), rules=agent.rules)
 
     def _stream(self, channel: ReplyChannel, chat: ChatContext) -> AsyncGenerator[Chunk, None]:
-        return self._model(channel).stream(chat, self._tools())
+        return self._model(channel).stream(self.tasks.view(chat), self._tools())
 
     def _start_early(self, channel: ReplyChannel, text: str) -> None:
         """Start generating for a tentative turn (unless hooks may rewrite it, or it is already running)."""
@@ -285,6 +290,22 @@ class AgentReplies:
         chat = self.host.chat
         chat.add_tool_calls(calls, text, at=channel.now())
         channel.publish(FunctionCalls(at=channel.now(), reply_id=reply_id, calls=tuple(calls), text=text))
+        # the calls run as a step the task runner owns: a call that awaits a task is suspended
+        # there while the reply goes on under the task (see graphflow.agent.task_runner)
+        self.tasks.woken_results()  # what earlier replies left behind is not this reply's
+        step = self.tasks.start(self._tool_step(channel, reply_id, calls), channel, f"tools {reply_id}")
+        try:
+            await self.tasks.settle(step, self.tool_loop.timeout_s)
+        except asyncio.CancelledError:
+            await self.tasks.cancel(step)
+            raise
+        woken = self.tasks.woken_results()  # callers that resumed: one may have stopped the reply
+        if step.state != "done" or step.task is None:
+            return False not in woken  # a task is in charge now: the reply goes on with it
+        return step.task.result() and False not in woken
+
+    async def _tool_step(self, channel: ReplyChannel, reply_id: str, calls: list[ToolCall]) -> bool:
+        """Run ``calls`` and record their outputs and handoffs; False when a tool stopped the reply."""
         loop = self.tool_loop
         try:
             results = await run_calls(
@@ -327,6 +348,8 @@ class AgentReplies:
 
         if not isinstance(target, Agent):
             return
+        for frame in reversed(list(self.tasks.active)):  # a handoff ends the tasks in charge
+            frame.task.abandon(f"the conversation was handed over to {target.name}")
         before = self.host.agent.name
         done = False
         try:

@@ -141,17 +141,13 @@ class AgentSession:
     # ------------------------------------------------------------------ agent
     def tool_context(self, call: ToolCall) -> RunContext:
         """The context a tool call runs with: this session, its user data, the current speech."""
-
-        def forbid() -> None:
-            self.playout.interruptible = False
-
         return RunContext(
             session=self,
             userdata=self.userdata,
             call=call,
             speech=self.current_speech,
             wait_for_playout=self._wait_heard,
-            disallow_interruptions=forbid,
+            disallow_interruptions=lambda: setattr(self.playout, "interruptible", False),
         )
 
     def llm_provider(self) -> ChatModel | None:
@@ -237,6 +233,7 @@ class AgentSession:
         try:
             await self.runner.run()
         finally:
+            await self.replies.tasks.close()  # abandons the tasks in charge, cancels who awaits them
             self.speeches.close()
             await self.stages.close()
             self.state.close()

@@ -110,6 +110,7 @@ class TextSession:
         self._runner: GraphRunner | None = None
         self._task: asyncio.Task[None] | None = None
         self._turns = 0
+        self._starting = False
 
     # ------------------------------------------------------------- lifetime
     async def start(self) -> RunResult:
@@ -121,11 +122,16 @@ class TextSession:
         self._events = []
         agent = self.agent
         agent.session = self
-        await agent.on_enter()
+        self._starting = True
+        try:  # as a step of the task runner: on_enter may await a task that waits for the user
+            await self.replies.tasks.run_hook(agent.on_enter(), "on_enter")
+        finally:
+            self._starting = False
         return self._result()
 
     async def aclose(self) -> None:
-        """Exit the agent and stop the graph."""
+        """End the tasks in charge, exit the agent and stop the graph."""
+        await self.replies.tasks.close()
         with contextlib.suppress(Exception):
             await self.agent.on_exit()
         if self._task is not None:
@@ -159,6 +165,9 @@ class TextSession:
             if instructions:
                 self.chat.add("system", instructions)
             return RunResult([])
+        if self._starting:  # from on_enter: its events are what ``start`` returns
+            await self._turn(instructions, TurnKind.GENERATE, keep=True)
+            return RunResult([])
         self._events = []
         return await self._turn(instructions, TurnKind.GENERATE)
 
@@ -177,7 +186,7 @@ class TextSession:
         self.agent.tools = self.agent.tools.replace(name, stand_in)
 
     # ---------------------------------------------------------------- helpers
-    async def _turn(self, text: str, kind: TurnKind) -> RunResult:
+    async def _turn(self, text: str, kind: TurnKind, *, keep: bool = False) -> RunResult:
         if self._task is None:
             raise ConfigError("the text session is not started", hint="use `async with TextSession(agent)`")
         if self._task.done():
@@ -198,7 +207,7 @@ class TextSession:
             self._events.append(
                 from_session_event(AgentMessage(at=0, reply_id=end.reply_id, text=end.error), role="error")
             )
-        return self._result()
+        return RunResult([]) if keep else self._result()
 
     def _result(self) -> RunResult:
         events, self._events = self._events, []

@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import msgspec
 
+from graphflow.agent.deadline import tool_deadline
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tool_schema import ToolSpec, describe, describe_raw, explain
 from graphflow.conversation.chat import ToolCallLike
@@ -239,7 +240,8 @@ async def invoke(
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:
-            value = await _call(tool, args, kwargs)
+            with tool_deadline(deadline, timeout_s):  # a task the tool awaits pauses it
+                value = await _call(tool, args, kwargs)
     except StopResponse as stop:
         return ToolResult(call_id=call_id, name=tool.name, output=stop.output, stop=True)
     except ToolError as e:
