@@ -43,6 +43,7 @@ from graphflow.bench.soak import Holdings, holdings, rss_mb  # noqa: E402
 from graphflow.bench.standins import StandInSTT, StandInTTS  # noqa: E402
 from graphflow.livekit.server import LiveKitServer, ServerOptions, free_ports  # noqa: E402
 from graphflow.models import ModelHub  # noqa: E402
+from graphflow.runtime.stats import LatencyStats  # noqa: E402
 from graphflow.worker.job import JobContext  # noqa: E402
 from graphflow.worker.settings import ServerAccess, WorkerOptions  # noqa: E402
 from graphflow.worker.worker import Worker  # noqa: E402
@@ -78,6 +79,8 @@ class WorkerSoak(msgspec.Struct, frozen=True):
     after: Holdings
     after_rss_mb: float
     failed: int
+    collection_ms: tuple[float, float] = (0.0, 0.0)
+    """The full garbage collection after each job: p50 and max, in ms."""
 
     @property
     def rss_growth_percent(self) -> float:
@@ -170,6 +173,7 @@ async def soak(jobs: int, warm_up: int = 5, progress: bool = True) -> WorkerSoak
         agent = Agent(hub)
         access = ServerAccess(server.url, o.api_key, o.api_secret)
         worker = Worker(agent, WorkerOptions(agent_name=AGENT), access=access)
+        worker.collections = LatencyStats(keep=jobs + warm_up)  # every pause, for exact percentiles
         running = asyncio.ensure_future(worker.run())
         samples: list[JobSample] = []
         try:
@@ -192,7 +196,8 @@ async def soak(jobs: int, warm_up: int = 5, progress: bool = True) -> WorkerSoak
             worker.close()
             await asyncio.wait_for(running, 30)
         failed = sum(worker.ended.values()) - worker.ended["success"]
-        return WorkerSoak(jobs, warm_up, samples, baseline, baseline_rss, after, after_rss, failed)
+        pauses = (worker.collections.percentile(50) / 1e6, worker.collections.percentile(100) / 1e6)
+        return WorkerSoak(jobs, warm_up, samples, baseline, baseline_rss, after, after_rss, failed, pauses)
     finally:
         callers.join(10)
         if callers.is_alive():
@@ -265,6 +270,8 @@ def report(result: WorkerSoak) -> str:
         f"{b.threads} threads, {b.fds} descriptors",
         f"after {result.jobs} more jobs: {result.after_rss_mb:.1f} MB ({result.rss_growth_percent:+.2f} %), "
         f"{a.tasks} tasks, {a.threads} threads, {a.fds} descriptors",
+        f"the full collection after each job held the loop {result.collection_ms[0]:.1f} ms "
+        f"(p50), {result.collection_ms[1]:.1f} ms at most",
         "",
     ]
     lines += [f"{'met ' if ok else 'MISSED'} {goal}" for goal, ok in verdict(result).items()]

@@ -20,7 +20,8 @@ from livekit.protocol import agent as proto
 from livekit.protocol import models
 
 from graphflow import __version__
-from graphflow.runtime.heap import freeze_loaded
+from graphflow.runtime.heap import collect_garbage, freeze_loaded
+from graphflow.runtime.stats import LatencyStats
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
 from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, Prewarm, run_job
 from graphflow.worker.ledger import JobClosed, JobLedger, JobOpened, Registered
@@ -72,6 +73,8 @@ class Worker:
         """The latest jobs' outcomes, oldest first (the oldest are dropped)."""
         self.ended: collections.Counter[str] = collections.Counter()
         """How many jobs ended, by status (success, failed, cancelled)."""
+        self.collections = LatencyStats()
+        """How long the full garbage collection after each job held the event loop (ns)."""
         self.registered = asyncio.Event()
         self.health: HealthServer | None = None
         self._closing = asyncio.Event()
@@ -291,6 +294,10 @@ class Worker:
             self._finish(ctx, outcome)
             raise
         self._finish(ctx, outcome)
+        del ctx  # the job's session and room become garbage: collect it now (see collect_garbage)
+        found, took = collect_garbage()
+        self.collections.add(took)
+        log.debug("after the job: %d objects of cyclic garbage collected in %.1f ms", found, took / 1e6)
         await self._report_status()
 
     def _finish(self, ctx: JobContext, outcome: JobOutcome) -> None:

@@ -193,20 +193,22 @@ class RoomAudioSink(Node):
 
     async def close(self) -> None:
         """End a reply still open, publish the last transcription, unpublish the track."""
-        if self.source is not None:
-            self._silence()
-        self._finish(interrupted=True)
-        await self.publisher.flush()
-        if self._on_playout in self.playout.listeners:
-            self.playout.listeners.remove(self._on_playout)
-        if self.track_sid and self.room.isconnected():
-            try:
-                await asyncio.wait_for(self.room.local_participant.unpublish_track(self.track_sid), 5.0)
-            except Exception as exc:  # the room went away meanwhile: nothing left to unpublish
-                self.report(exc)
-        if self.source is not None:
-            await self.source.aclose()
-            self.source = None
+        try:
+            if self.source is not None:
+                self._silence()
+            self._finish(interrupted=True)
+            await self.publisher.flush()
+            if self._on_playout in self.playout.listeners:
+                self.playout.listeners.remove(self._on_playout)
+            if self.track_sid and self.room.isconnected():
+                try:
+                    await asyncio.wait_for(self.room.local_participant.unpublish_track(self.track_sid), 5.0)
+                except Exception as exc:  # the room went away meanwhile: nothing left to unpublish
+                    self.report(exc)
+        finally:  # the native source and its capture thread go whatever happened above
+            source, self.source, self.track = self.source, None, None
+            if source is not None:
+                await source.aclose()
 
     # ------------------------------------------------------------------ playing
     async def _play(self, frame: SpeechAudio) -> None:
