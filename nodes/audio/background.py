@@ -263,7 +263,7 @@ def layer_background(
 ) -> BackgroundMixer:
     """Put a mixer between ``gate`` and ``sink`` in ``g``; the gate's cancellation stops its thinking sound.
 
-    The sink must play audio of no reply (``plays_unreported``, as the file sink does).
+    The sink must play audio of no reply (``plays_unreported``, as the file and room sinks do).
 
     ``pace`` (the user's audio), ``turns`` (the turns that end) and ``replies`` (the language
     model's output) feed it by their ``out`` ports; the gate cancels it as it cancels the sink.
@@ -271,7 +271,7 @@ def layer_background(
     if not getattr(sink, "plays_unreported", False):
         raise ConfigError(
             f"background audio needs a sink that plays audio of no reply; {type(sink).__name__} does not",
-            hint="use it with the file sink (FileSink), or set background.enabled=false",
+            hint="use it with FileSink or RoomAudioSink, or set background.enabled=false",
         )
     mixer = BackgroundMixer(options, name="background", playout=playout)
     g.connect(gate.outputs["out"], mixer.voice)

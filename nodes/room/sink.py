@@ -13,6 +13,9 @@ reported once the frame carrying one has left the queue, and an
 ``lk.transcription`` as it is heard: an interim update as each sentence starts playing,
 and a final one with exactly the words heard. A reply's opening silence (TTS voices
 start with tens of ms of it) is skipped, so its first sound is sent at once.
+
+Audio of no reply (``reply_id == ""``: a background layer) is played on the same track,
+paced and cut like speech, but reports no reply and is not transcribed (see ``unreported``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from graphflow.runtime.cancellation import CancelInfo
 from graphflow.timebase import MS, SECOND
 from nodes.room.closing import require_connected
 from nodes.room.transcription import TranscriptionPublisher, TranscriptionUpdate, new_segment_id
+from nodes.room.unreported import UnreportedAudio, mono16
 
 
 class RoomSinkOptions(msgspec.Struct, frozen=True):
@@ -99,6 +103,8 @@ class RoomAudioSink(Node):
     Options = RoomSinkOptions
     options: RoomSinkOptions
     inp = Input(SpeechAudio, doc="the agent's speech (any rate; mixed down to mono)")
+    plays_unreported = True
+    """Plays audio of no reply (``reply_id == ""``: a background layer) without reporting it."""
 
     def __init__(
         self,
@@ -149,6 +155,7 @@ class RoomAudioSink(Node):
         self._unplayed: deque[_Piece] = deque()  # taken back by a pause, to push again on resume
         self._resampler: Any = None  # a soxr.ResampleStream while a reply needs resampling
         self._resampler_rate = 0
+        self.unreported = UnreportedAudio(o.rate, o.rate * o.chunk_ms // 1000)  # audio of no reply
         self.taps: list[Callable[[Pushed], None]] = []
         """Called with every piece of audio handed to the room (for measurements)."""
 
@@ -170,7 +177,10 @@ class RoomAudioSink(Node):
     async def on_frame(self, frame: SpeechAudio) -> None:
         """Play ``frame`` (pausable, cancellable), starting and ending replies as they come."""
         try:
-            await self._play(frame)
+            if frame.reply_id:
+                await self._play(frame)
+            else:  # audio of no reply (a background layer): played, nothing reported
+                await self._play_unreported(frame)
         except asyncio.CancelledError:
             self._silence()
             raise
@@ -222,7 +232,7 @@ class RoomAudioSink(Node):
             self._resampler = None
             self._skip_left = frame.rate * self.options.skip_silence_ms // 1000
             self.publish(self.playout.started(frame.reply_id, frame.generation, self.now()))
-        mono = _mono16(frame)
+        mono = mono16(frame)
         skip = self._skip(mono)
         out = self._convert(mono[skip:], frame)
         n, m = frame.samples_per_channel, len(out)
@@ -241,6 +251,15 @@ class RoomAudioSink(Node):
         if frame.last:
             await self._drain()
             self._finish(interrupted=False)
+
+    async def _play_unreported(self, frame: SpeechAudio) -> None:
+        """Play audio of no reply (an open reply stays open); a pause drops what is left of it."""
+        for first, upto, out in self.unreported.chunks(frame):
+            if self.playout.paused:
+                continue
+            await self._hold()
+            self.unreported.pushed += len(out)
+            await self._push(_Piece(frame, first, upto, out))
 
     async def _push(self, piece: _Piece) -> None:
         source = self._audio()
@@ -349,15 +368,17 @@ class RoomAudioSink(Node):
         self._unplayed.clear()
         self._queued = 0
         self._resampler = None
+        self.unreported.reset()
 
     def _on_playout(self, event: PlayoutEvent) -> None:
         if event.kind != "paused" or self.source is None:
             return
         self._account()
         self.source.clear_queue()
-        if self._pieces:
+        speech = [p for p in self._pieces if p.frame.reply_id]  # audio of no reply is not played later
+        if speech:
             self.pauses += 1
-        self._unplayed.extendleft(reversed(self._pieces))
+        self._unplayed.extendleft(reversed(speech))
         self._pieces.clear()
         self._queued = 0
 
@@ -376,13 +397,3 @@ class RoomAudioSink(Node):
         if self.options.transcription:
             update = TranscriptionUpdate(text, reply.segment_id, self.track_sid, final)
             self.publisher.publish(update)
-
-
-def _mono16(frame: SpeechAudio) -> np.ndarray:
-    """``frame``'s samples as int16 mono."""
-    samples = frame.samples
-    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
-    if mono.dtype != np.int16:
-        scale = 32767.0 if samples.dtype == np.float32 else 1.0
-        mono = np.clip(mono * scale, -32768, 32767).astype(np.int16)
-    return mono
