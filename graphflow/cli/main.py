@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from graphflow import __version__
 from graphflow.cli import agent, bench, bench_turns, chat, models, playground, render, replay, run
 from graphflow.errors import CompileError, GraphflowError, NodeError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line: the error and where to look, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` as one line naming the command's ``--help``, and exit with status 2."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
+    """The argument parser with every sub-command (each one's mistakes reported on one line)."""
+    parser: argparse.ArgumentParser = OneLineParser(
         prog="graphflow", description="Real-time voice agents as dataflow graphs."
     )
     parser.add_argument("--version", action="version", version=f"graphflow {__version__}")
@@ -35,7 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:2] == ["bench", "turns"]:  # a mode of bench with options of its own
         words = [bench_turns.COMMAND, *words[2:]]
-    args = build_parser().parse_args(words)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(words)
+    if extra:
+        print(unrecognized(parser, words[0], extra), file=sys.stderr)
+        return 2
     try:
         status: int = args.handler(args)
     except GraphflowError as exc:
@@ -48,6 +62,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("graphflow: interrupted", file=sys.stderr)
         return 130
     return status
+
+
+def unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> str:
+    """One line for arguments ``command`` does not take, with the option meant when one is close."""
+    known: list[str] = []
+    for action in parser._actions:  # argparse keeps its sub-commands nowhere public
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            known = list(action.choices[command]._option_string_actions)
+    shown = "bench turns" if command == bench_turns.COMMAND else command
+    line = f"graphflow {shown}: unrecognized arguments: {' '.join(extra)}"
+    options = [word.split("=")[0] for word in extra if word.startswith("-")]
+    close = difflib.get_close_matches(options[0], known, n=1, cutoff=0.75) if options else []
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"{line} ({hint}see graphflow {shown} --help)"
 
 
 def describe(exc: GraphflowError) -> str:
