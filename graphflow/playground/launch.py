@@ -17,9 +17,11 @@ import os
 import signal
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import msgspec
+from jwt.warnings import InsecureKeyLengthWarning
 
 from graphflow.livekit.server import DEV_KEY, DEV_SECRET, LiveKitServer, ServerOptions, free_port, free_ports
 from graphflow.playground.web import PlaygroundServer
@@ -73,6 +75,8 @@ class Playground:
             ServerOptions(ports=free_ports(), log_level="info"), log=self.workdir / "livekit-server.log"
         ).start()
         print(f"graphflow playground: livekit-server --dev on {self.server.url}", flush=True)
+        # the development key pair is shorter than a production HMAC key, knowingly: no warning per token
+        warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
         return ServerAccess(self.server.url, DEV_KEY, DEV_SECRET)
 
     async def start_worker(self) -> asyncio.subprocess.Process:
