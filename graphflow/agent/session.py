@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from graphflow.agent.agent import Agent
+from graphflow.agent.entering import enter_first_agent
 from graphflow.agent.exchange import ExchangeLog
 from graphflow.agent.feed import EventFeed
 from graphflow.agent.fragments import Fragments
@@ -230,9 +231,12 @@ class AgentSession:
         self.runner = self.compile().runner(
             RunOptions(clock=clock or RealtimeClock(), trace=trace or self.options.trace, observers=(self,))
         )
+        entering = asyncio.ensure_future(enter_first_agent(self))  # owned here: awaited or cancelled below
         try:
             await self.runner.run()
         finally:
+            entering.cancel()
+            await asyncio.gather(entering, return_exceptions=True)
             await self.replies.tasks.close()  # abandons the tasks in charge, cancels who awaits them
             self.speeches.close()
             await self.stages.close()
@@ -300,14 +304,14 @@ class AgentSession:
             self._published(event.payload)
         elif isinstance(event, NodeIssue):
             code, message, retryable = event.code, event.message, event.retryable
-            self._error(
+            self.report(
                 SessionError(at=event.at, node=event.node, code=code, message=message, retryable=retryable)
             )
         elif isinstance(event, CancelFired):
             self.speeches.cancelled(event.new_generation)
             self.fragments.cancelled(event.new_generation)
         elif isinstance(event, RunFinished) and event.error:
-            self._error(
+            self.report(
                 SessionError(at=event.at, node="", code="session.failed", message=event.error, fatal=True)
             )
 
@@ -390,7 +394,8 @@ class AgentSession:
             self.chat.replace(user, metrics={k: v for k, v in turn.items() if v is not None})
         self._emit(metrics)
 
-    def _error(self, error: SessionError) -> None:
+    def report(self, error: SessionError) -> None:
+        """Record ``error`` and tell the session's listeners (``errors``, the event stream)."""
         self.errors.append(error)
         self._emit(error)
 
