@@ -23,6 +23,7 @@ import msgspec
 
 from graphflow.errors import ConfigError
 from graphflow.models.cache import default_cache_dir
+from graphflow.processes import stop_process
 from graphflow.redact import redacted
 
 SERVER_VERSION = "v1.13.5"
@@ -206,13 +207,7 @@ class LiveKitServer:
     def stop(self, *, timeout: float = 10.0) -> None:
         """Stop the node (SIGTERM, then SIGKILL after ``timeout``)."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout)
         log, self._log_file = self._log_file, None
         if log is not None and hasattr(log, "close"):
             log.close()

@@ -21,6 +21,7 @@ from typing import IO
 
 from graphflow.errors import ConfigError, GraphflowError
 from graphflow.models.cache import default_cache_dir
+from graphflow.processes import stop_process
 
 COLLECTOR_VERSION = "v0.165.0"
 """The OpenTelemetry collector release the project is tested against."""
@@ -161,13 +162,7 @@ class Collector:
     def stop(self, *, timeout: float = 10.0) -> None:
         """Stop the collector (SIGTERM, then SIGKILL after ``timeout``)."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout)
         out, self._out = self._out, None
         if out is not None:
             out.close()

@@ -25,6 +25,7 @@ from graphflow.livekit.server import (
     free_port,
     free_ports,
 )
+from graphflow.processes import stop_process
 from tests.waiting import until_sync
 
 
@@ -103,13 +104,7 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL); nothing happens if it is not running."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 @pytest.fixture
