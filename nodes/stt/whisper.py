@@ -84,8 +84,9 @@ class WhisperEngine:
         with self.lock:
             seconds = pcm.shape[0] / RATE
             if options.language and seconds + 1.0 < 30:
-                for window in windows(options):
-                    rec = self._windowed(pcm, options, window)
+                tries = windows(options)
+                for i, window in enumerate(tries):
+                    rec = self._windowed(pcm, options, window, last=i == len(tries) - 1)
                     if rec is not None:
                         return rec
             return self._stock(pcm, options)
@@ -108,27 +109,60 @@ class WhisperEngine:
         logprob = float(np.mean([s.avg_logprob for s in segs])) if segs else -math.inf
         return Recognition(text=text, language=info.language, confidence=_prob(logprob))
 
-    def _windowed(self, pcm: np.ndarray, o: WhisperOptions, window_s: float) -> Recognition | None:
-        """Encode only a ``window_s`` window; ``None`` unless the result is confident speech."""
+    def _windowed(
+        self, pcm: np.ndarray, o: WhisperOptions, window_s: float, last: bool = True
+    ) -> Recognition | None:
+        """Encode only a ``window_s`` window; ``None`` unless the result is confident speech.
+
+        Where the model doubts there is speech at all, a window that is not the ``last`` to
+        try leaves the text to the next; the last takes a confident text of more than
+        ``short_output_words`` words, as the 30 s path does.
+
+        A short window sometimes makes the decoder go on past the speech into the silence
+        that pads the window, saying the utterance again ("Down Down"). Such a loop is
+        decoded once more with Whisper's timestamps, and what it says after the audio's end
+        is dropped (:func:`within_audio`).
+        """
         import ctranslate2
 
         model = self.model
-        window = max(window_s, pcm.shape[0] / RATE + 1.0)
+        seconds = pcm.shape[0] / RATE
+        window = max(window_s, seconds + 1.0)
         audio = np.zeros(int(window * RATE), np.float32)
         audio[: pcm.shape[0]] = pcm
         features = model.feature_extractor(audio)
         frames = min(3000, features.shape[1] - 1)
         frames -= frames % 2
         x = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None, :, :frames], np.float32))
+        x = model.model.encode(x)  # once: a loop is decoded again from the same encoding
         tok = model.hf_tokenizer
-        marks = ["<|startoftranscript|>", f"<|{o.language}|>", "<|transcribe|>", "<|notimestamps|>"]
+        marks = ["<|startoftranscript|>", f"<|{o.language}|>", "<|transcribe|>"]
         prompt = [tok.token_to_id(t) for t in marks]
-        if None in prompt:
+        no_timestamps = tok.token_to_id("<|notimestamps|>")
+        if None in prompt or no_timestamps is None:
             raise ConfigError(
                 f"Whisper does not know the language {o.language!r}", hint="use an ISO code: en, de"
             )
-        max_length = min(448, len(prompt) + 10 + int(window * 8))
-        result = model.model.generate(
+        limit = min(448, len(prompt) + 11 + int(window * 8))
+        ids, logprob, no_speech, capped = self._generate(x, [*prompt, no_timestamps], limit, o)
+        text = tok.decode([t for t in ids if t < EOT_LIMIT]).strip()
+        if capped or _compression(text) > MAX_COMPRESSION or repeats(text):  # a loop into the padding
+            limit = min(448, len(prompt) + 10 + int(window * 12))
+            ids, logprob, no_speech, capped = self._generate(x, prompt, limit, o)
+            text = tok.decode(within_audio(ids, seconds, no_timestamps + 1)).strip()
+            if _compression(text) > MAX_COMPRESSION or repeats(text):
+                return None
+        if not _confident(text, logprob, o):
+            return None  # doubtful: a longer window decides
+        if no_speech > o.no_speech_threshold and (not last or len(text.split()) <= o.short_output_words):
+            return None  # the model hears little speech: a longer window decides
+        return Recognition(text=text, language=o.language, confidence=_prob(logprob))
+
+    def _generate(
+        self, x: Any, prompt: list[int], max_length: int, o: WhisperOptions
+    ) -> tuple[list[int], float, float, bool]:
+        """Token ids (text and timestamps), mean log-probability, no-speech probability, capped."""
+        result = self.model.model.generate(
             x,
             [prompt],
             beam_size=o.beam_size,
@@ -137,14 +171,46 @@ class WhisperEngine:
             return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
-        ids = [t for t in result.sequences_ids[0] if t < EOT_LIMIT]
-        text = tok.decode(ids).strip()
-        logprob = float(result.scores[0])
+        ids = [int(t) for t in result.sequences_ids[0] if t != EOT_LIMIT]
         capped = len(result.sequences_ids[0]) + len(prompt) >= max_length
-        confident = not capped and _confident(text, logprob, o) and not repeats(text)
-        if not confident or float(result.no_speech_prob) > o.no_speech_threshold:
-            return None  # a loop, a doubtful result or maybe no speech: the 30 s path decides
-        return Recognition(text=text, language=o.language, confidence=_prob(logprob))
+        return ids, float(result.scores[0]), float(result.no_speech_prob), capped
+
+
+SEGMENT_LATE_S = 0.15
+"""A timestamped segment starting this close to the audio's end, or later, is in the padding."""
+SEGMENT_OVERRUN_S = 1.0
+"""A later segment ending this far past the audio's end is the utterance said again in the padding."""
+
+
+def within_audio(ids: list[int], seconds: float, timestamp_begin: int) -> list[int]:
+    """The text tokens of a timestamped decoding that lie in the first ``seconds`` of audio.
+
+    Segments come as ``<|start|> text <|end|>``; the first is always kept (Whisper's
+    timestamps are coarse on short audio), and decoding stops at a later segment that
+    starts at the audio's end or ends well past it: the decoder went on into the silence
+    that pads the window.
+    """
+    kept: list[int] = []
+    segment: list[int] = []
+    start: float | None = None
+    first = True
+    for token in ids:
+        if token < EOT_LIMIT:
+            segment.append(token)
+            continue
+        if token < timestamp_begin:
+            continue  # another special token
+        at = (token - timestamp_begin) * 0.02
+        if start is None:
+            if not first and at >= seconds - SEGMENT_LATE_S:
+                return kept
+            start = at
+            continue
+        if not first and at > seconds + SEGMENT_OVERRUN_S:
+            return kept
+        kept += segment
+        segment, start, first = [], None, False
+    return kept + segment if (first or start is None or start < seconds - SEGMENT_LATE_S) else kept
 
 
 def windows(options: WhisperOptions) -> list[float]:
@@ -230,4 +296,4 @@ class WhisperSTT(SegmentedSTT):
         return await asyncio.to_thread(self.engine.transcribe, pcm, self.options)
 
 
-__all__ = ["WhisperEngine", "WhisperOptions", "WhisperSTT", "no_words", "repeats", "windows"]
+__all__ = ["WhisperEngine", "WhisperOptions", "WhisperSTT", "no_words", "repeats", "windows", "within_audio"]

@@ -152,6 +152,28 @@ def test_short_words_are_heard(
         assert normalize(text) and set(normalize(text)) <= HEARD[word], (options.window_s, text)
 
 
+@pytest.mark.parametrize(
+    ("name", "end", "expected"),
+    [
+        ("cmd_down.wav", 1.065, "down"),
+        (
+            "read_ls_251-137823-0003.wav",
+            4.29,
+            "another engineer rushed toward the door to see what was happening outside",
+        ),
+        ("cmd_right_left_up.wav", 2.645, "right lift up"),
+    ],
+)
+def test_a_loop_into_the_padding_is_cut_where_the_audio_ends(
+    engine: WhisperEngine, name: str, end: float, expected: str
+) -> None:
+    # in the 6 s window Whisper says these again (or repeats the last word) in the silence that
+    # pads the window; the timestamped decoding keeps what lies in the audio, in the same window
+    pcm = clip(name, 0.0, end)
+    rec = engine._windowed(pcm, WhisperOptions(), 6.0, last=False)
+    assert rec is not None and " ".join(normalize(rec.text)) == expected, rec
+
+
 def test_quiet_yes_in_a_graph(hub: ModelHub) -> None:
     stt = WhisperSTT(WhisperOptions(interim_interval_ms=0), name="stt", hub=hub)
     pcm = read_wav("cmd_yes.wav")

@@ -30,7 +30,7 @@ from graphflow.timebase import MS, SECOND, from_seconds, samples_to_ns
 from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
 from nodes.stt.moonshine import MoonshineSTT
 from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
-from nodes.stt.whisper import WhisperOptions, WhisperSTT, repeats, windows
+from nodes.stt.whisper import EOT_LIMIT, WhisperOptions, WhisperSTT, repeats, windows, within_audio
 from tests.engine.helpers import run_plan
 from tests.fixtures import manifest, model_cache, read_wav
 
@@ -278,6 +278,24 @@ def test_short_window_repetitions_and_the_windows_tried() -> None:
     assert windows(WhisperOptions(window_s=10)) == [10.0]
     assert windows(WhisperOptions(retry_window_s=0)) == [6.0]
     assert windows(WhisperOptions(window_s=30)) == []
+
+
+def test_timestamped_segments_past_the_audio_are_dropped() -> None:
+    ts = EOT_LIMIT + 100  # a made-up timestamp_begin: token ts + k is <|k * 0.02|>
+
+    def at(seconds: float) -> int:
+        return ts + round(seconds / 0.02)
+
+    # "down" at 0-2 s (coarse on a 1 s clip: kept, it is the first), said again at 2-4 s: dropped
+    assert within_audio([at(0), 1, 2, at(2.0), at(2.0), 1, 2, at(4.0)], 1.0, ts) == [1, 2]
+    # a second segment inside the audio is kept; one that starts at the audio's end is not
+    assert within_audio([at(0), 1, at(1.5), at(1.5), 2, at(2.9), at(2.9), 3], 3.0, ts) == [1, 2]
+    # a segment that runs far past the end is the utterance again; a little past is coarse timing
+    assert within_audio([at(0), 1, at(4.0), at(4.0), 1, at(7.0)], 4.6, ts) == [1]
+    assert within_audio([at(0), 1, at(12.2), at(12.2), 2, at(14.5)], 13.8, ts) == [1, 2]
+    # no timestamps at all (or an unfinished first segment): the text is kept
+    assert within_audio([1, 2, 3], 1.0, ts) == [1, 2, 3]
+    assert within_audio([at(0), 1, 2], 1.0, ts) == [1, 2]
 
 
 def test_bad_options() -> None:
