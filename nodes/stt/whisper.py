@@ -210,7 +210,7 @@ def within_audio(ids: list[int], seconds: float, timestamp_begin: int) -> list[i
             return kept
         kept += segment
         segment, start, first = [], None, False
-    return kept + segment if (first or start is None or start < seconds - SEGMENT_LATE_S) else kept
+    return kept + segment  # an unfinished last segment that started inside the audio
 
 
 def windows(options: WhisperOptions) -> list[float]:
