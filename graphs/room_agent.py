@@ -64,9 +64,10 @@ def build_room_session(
     return AgentSession(options, hub=hub or MODELS, overrides=overrides, io=room_io(room, participant))
 
 
-async def prewarm() -> None:
-    """Load the models once per worker process, before it takes jobs (so no first words are lost)."""
-    session = AgentSession(io=room_io(rtc.Room()), hub=MODELS)
+async def prewarm(options: SessionOptions | None = None) -> None:
+    """Load the models of the sessions to come (``options``, with the worker's ``--set``) once per
+    worker process, before it takes jobs (so no first words are lost)."""
+    session = AgentSession(options, io=room_io(rtc.Room()), hub=MODELS)
     for node in session.graph.nodes():
         if node.name in ("vad", "stt", "turn", "tts"):
             await node.setup()

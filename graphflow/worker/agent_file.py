@@ -39,6 +39,23 @@ def load_agent(path: str) -> AgentProgram:
         prewarm = load_attribute(f"{path}:prewarm")
     except ConfigError:
         prewarm = None
-    if prewarm is not None and not inspect.iscoroutinefunction(prewarm):
-        raise ConfigError(f"{path}: prewarm must be an async function taking no arguments")
+    if prewarm is not None and not (
+        inspect.iscoroutinefunction(prewarm) and takes_options(prewarm) is not None
+    ):
+        raise ConfigError(
+            f"{path}: prewarm must be an async function taking no arguments or the session options",
+            hint="async def prewarm(options: SessionOptions) -> None: ...",
+        )
     return AgentProgram(path=path, entrypoint=entrypoint, options=options, prewarm=prewarm)
+
+
+def takes_options(prewarm: Prewarm) -> bool | None:
+    """Whether ``prewarm`` takes the session options (a positional parameter); None if it needs more."""
+    params = [
+        p
+        for p in inspect.signature(prewarm).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if sum(p.default is p.empty for p in params) > 1:
+        return None
+    return bool(params)

@@ -31,8 +31,9 @@ log = logging.getLogger("graphflow.worker")
 
 Entrypoint = Callable[["JobContext"], Awaitable[None]]
 """What a worker runs for each job."""
-Prewarm = Callable[[], Awaitable[None]]
-"""Run once per worker process before it registers (load models, open pools)."""
+Prewarm = Callable[..., Awaitable[None]]
+"""Run once per worker process before it registers (load models, open pools); it takes no
+argument, or the session options every job of the worker starts from (``--set`` applied)."""
 ShutdownCallback = Callable[[str], Awaitable[None]]
 """Called with the reason when the job ends."""
 

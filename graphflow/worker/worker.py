@@ -20,8 +20,10 @@ from livekit.protocol import agent as proto
 from livekit.protocol import models
 
 from graphflow import __version__
+from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.runtime.heap import collect_garbage, freeze_loaded
 from graphflow.runtime.stats import LatencyStats
+from graphflow.worker.agent_file import takes_options
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
 from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, Prewarm, run_job
 from graphflow.worker.ledger import JobClosed, JobLedger, JobOpened, Registered
@@ -111,7 +113,10 @@ class Worker:
                 await self.health.start()
             try:
                 if self.prewarm is not None:  # before registering: no job waits for it
-                    await self.prewarm()
+                    if takes_options(self.prewarm):
+                        await self.prewarm(with_overrides(SessionOptions(), self.options.session_overrides))
+                    else:
+                        await self.prewarm()
                     freeze_loaded()  # what prewarm loaded lives as long as the process
                 await self._connection_loop()
             finally:

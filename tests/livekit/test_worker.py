@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from livekit import api
 
+from graphflow.agent.options import SessionOptions
 from graphflow.livekit.server import LiveKitServer
 from graphflow.worker.job import JobContext
 from graphflow.worker.protocol import AgentSocket, WorkerAuthError
@@ -342,3 +343,14 @@ async def test_prewarm_runs_before_the_worker_registers(livekit_server: LiveKitS
     async with running(worker):
         order.append("registered")
     assert order == ["prewarmed", "registered"]
+
+    # a prewarm that takes an argument gets the session options of the worker's jobs, --set applied
+    given: list[SessionOptions] = []
+
+    async def prewarm_for(options: SessionOptions) -> None:
+        given.append(options)
+
+    options = WorkerOptions(agent_name="warm", session_overrides=("stt.name=moonshine",))
+    async with running(Worker(Jobs(), options, access=access(livekit_server), prewarm=prewarm_for)):
+        pass
+    assert [o.stt.name for o in given] == ["moonshine"]
