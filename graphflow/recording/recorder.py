@@ -10,7 +10,7 @@ once the run is over, writes the folder:
 | ``transcript.jsonl`` | one line per utterance: ``role``, ``text``, ``start``, ``end`` (s), ``interrupted`` |
 | ``events.jsonl`` | every session event with its type, engine clock ``at`` and media time (ns) |
 | ``trace.json`` | the spans per turn (``graphflow.telemetry``), on the engine clock |
-| ``report.json`` | the layout, the clock, and what the session came to (:mod:`graphflow.recording.report`) |
+| ``report.json`` | layout, clock, options (no secrets), what the session came to (:mod:`.report`) |
 
 The audio is the file sink's (``FileSink.write``, what ``graphflow run --output`` writes);
 a session whose sink keeps no audio (a room) is recorded without ``audio.wav``.
@@ -27,6 +27,7 @@ import msgspec
 
 from graphflow.errors import ConfigError
 from graphflow.recording.events import write_events, write_transcript
+from graphflow.recording.options import recorded_options
 from graphflow.recording.report import REPORT_FORMAT, build_report
 from graphflow.telemetry.attach import SessionTrace, spans_of
 from graphflow.telemetry.options import TraceOptions
@@ -84,6 +85,7 @@ class SessionRecorder:
             "clock": {"media_zero_ns": session.playout.timeline.base, "ended_ns": session.now()},
             "audio": audio,
             "duration_s": audio["seconds"] if audio else self._last_media(),
+            "options": recorded_options(session.options),
             **build_report(session.events),
         }
         (folder / FILES["report"]).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

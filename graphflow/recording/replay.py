@@ -24,6 +24,7 @@ from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.agent.session import AgentSession
 from graphflow.errors import ConfigError
 from graphflow.recording.events import read_events
+from graphflow.recording.options import options_of
 from graphflow.recording.recorder import FILES
 from graphflow.recording.turn_diff import DiffOptions, Turn, TurnDiff, diff_turns, matches, turns_of
 from graphflow.runtime.clock import VirtualClock
@@ -113,10 +114,13 @@ def _write_mono(path: Path, pcm: np.ndarray, rate: int) -> None:
         out.writeframes(pcm.astype("<i2").tobytes())
 
 
-def replay_options(audio: Path, sets: Sequence[str] = ()) -> SessionOptions:
-    """The options a replay runs with: ``audio`` in, nothing written, then the ``--set`` changes."""
+def replay_options(
+    audio: Path, sets: Sequence[str] = (), recorded: SessionOptions | None = None
+) -> SessionOptions:
+    """The options a replay runs with: the ``recorded`` session's (default: the defaults), ``audio``
+    in, nothing written, then the ``--set`` changes."""
     base = [f"files.input={audio}", "files.output=", f"files.tail_silence_ms={TAIL_SILENCE_MS}"]
-    return with_overrides(SessionOptions(), [*base, *sets])
+    return with_overrides(recorded or SessionOptions(), [*base, *sets])
 
 
 def run_session(session: AgentSession) -> list[Turn]:
@@ -135,7 +139,9 @@ def replay(
 ) -> ReplayResult:
     """Play ``recording``'s user audio through a session ``build`` makes and diff the turns.
 
-    ``sets`` are ``--set`` changes to the session's options (``turn.fused.min_delay_ms=400``);
+    The session runs with the options the recording keeps (its report's ``options``; the
+    defaults for a recording made before they were kept), changed by ``sets``, ``--set``
+    pairs (``turn.fused.min_delay_ms=400``);
     ``build`` makes the session from the options (default: the voice agent, ``AgentSession``).
     """
     rec = recording if isinstance(recording, Recording) else load_recording(recording)
@@ -144,6 +150,6 @@ def replay(
     with tempfile.TemporaryDirectory(prefix="graphflow-replay-") as tmp:
         audio = Path(tmp) / "user.wav"
         _write_mono(audio, rec.user, rec.rate)
-        session = factory(replay_options(audio, sets))
+        session = factory(replay_options(audio, sets, options_of(rec.report)))
         turns = run_session(session)
     return ReplayResult(rec, turns, diff_turns(rec.turns, turns, diff_options), diff_options)

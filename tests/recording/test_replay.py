@@ -12,9 +12,10 @@ import json
 import shutil
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from graphflow.agent.options import SessionOptions
+from graphflow.agent.options import Provider, SessionOptions
 from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.bench.standins import StandInSTT, StandInTTS
@@ -25,6 +26,7 @@ from graphflow.recording import FILES, RecordOptions, record_session
 from graphflow.recording.replay import load_recording, replay
 from graphflow.recording.turn_diff import DiffOptions, Turn, diff_turns
 from nodes.llm.local import LocalResponder, LocalResponderOptions
+from nodes.turn.options import FusedOptions, TurnOptions
 
 from ..fixtures import FIXTURES, ROOT, model_cache
 from ..telemetry.voice import SAID, Mover, mover_session, run
@@ -172,3 +174,25 @@ def test_the_voice_agent_replays_a_recorded_call(tmp_path: Path, capsys: pytest.
     assert diff["counts"]["missing"] >= 1 and diff["counts"]["same"] == 0
     moved = [line["moved_ms"] for line in diff["turns"] if line["status"] == "moved"]
     assert moved and all(m == pytest.approx(400, abs=40) for m in moved)  # 600 ms asked for, not 200
+
+
+def test_a_replay_runs_with_the_recorded_options_and_no_secret_is_kept(tmp_path: Path) -> None:
+    # recorded with a 900 ms floor and a provider key: the replay needs no --set to match it,
+    # and the key is not in the folder
+    session = mover_session(tmp_path)
+    slow = TurnOptions(fused=FusedOptions(min_delay_ms=900))
+    options = msgspec.structs.replace(
+        session.options, turn=slow, stt=Provider("whisper", {"api_key": "sk-not-in-the-folder"})
+    )
+    session = build_session(options)
+    recorder = record_session(session, RecordOptions(folder=str(tmp_path / "rec")))
+    run(session)
+    folder = recorder.finish()
+    report = (folder / FILES["report"]).read_text()
+    assert "sk-not-in-the-folder" not in report
+    kept = json.loads(report)["options"]
+    assert kept["turn"]["fused"]["min_delay_ms"] == 900 and kept["stt"]["options"] == {"api_key": ""}
+    result = replay(folder, build=build_session)
+    assert result.matches and len(result.turns) == 2
+    # the defaults would move every turn: the options did come from the recording
+    assert not replay(folder, sets=["turn.fused.min_delay_ms=200"], build=build_session).matches
