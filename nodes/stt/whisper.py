@@ -4,8 +4,9 @@ One model per process, shared through the :class:`~graphflow.models.ModelHub`; c
 serialized with a lock (one CTranslate2 model, two cores). By default short segments are
 encoded in a 6 s window instead of Whisper's fixed 30 s (the encoder's cost follows the
 window: 6 s takes ~40 % of 10 s and ~10 % of 30 s on this machine, see docs/nodes/stt.md);
-output that loops or repeats itself (the known failure of short windows) or that the
-model doubts is recognized again in a 10 s window, then with the standard 30 s path.
+output that loops into the window's padding (the known failure of short windows) is
+decoded again with timestamps and cut where the audio ends; output still looping, or
+that the model doubts, is recognized again in a 10 s window, then on the standard 30 s path.
 
 Audio without speech must give no words on any CPU: the int8 kernels differ between
 CPUs, so Whisper's guesses on silence ("you", "Thank you.") come out on one machine and
