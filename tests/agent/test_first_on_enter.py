@@ -5,16 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.options import FileIO, SessionOptions
-from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
-from graphflow.bench.standins import StandInSTT, StandInTTS
 from graphflow.conversation.events import AgentStoppedSpeaking, SessionError, TurnEnded
-from graphflow.models import ModelHub
-from graphflow.runtime.clock import VirtualClock
-from nodes.llm.local import LocalResponder, LocalResponderOptions
 
-from ..fixtures import model_cache, said_twice
+from ..telemetry.voice import run, said_twice_session
 
 GREETING = "Hello, I am the robot. Where shall I go?"
 
@@ -34,19 +28,7 @@ class Broken(Agent):
 
 
 def session(tmp_path: Path, agent: Agent) -> AgentSession:
-    path = said_twice("cmd_go_forward_ten_meters.wav", tmp_path / "call.wav")
-    llm = LocalResponder(LocalResponderOptions(ttft_ms=100, tokens_per_second=0), name="llm")
-    stages = StageOverrides(
-        stt=StandInSTT(["go forward ten meters"] * 2, name="stt"), llm=llm, tts=StandInTTS(name="tts")
-    )
-    options = SessionOptions(files=FileIO(input=str(path), tail_silence_ms=3000))
-    return AgentSession(options, hub=ModelHub(model_cache()), overrides=stages, agent=agent)
-
-
-def run(s: AgentSession) -> AgentSession:
-    clock = VirtualClock()
-    clock.run(s.run(clock))
-    return s
+    return said_twice_session(tmp_path, agent, ttft_ms=100, tail_ms=3000)
 
 
 def test_the_first_agent_greets_before_the_caller_speaks(tmp_path: Path) -> None:

@@ -6,13 +6,10 @@ import asyncio
 from pathlib import Path
 
 from graphflow.agent.agent import Agent
-from graphflow.agent.options import FileIO, SessionOptions
-from graphflow.agent.pipeline import StageOverrides
 from graphflow.agent.session import AgentSession
 from graphflow.agent.states import ConversationState
 from graphflow.agent.tool_context import RunContext
 from graphflow.agent.tools import function_tool
-from graphflow.bench.standins import StandInSTT, StandInTTS
 from graphflow.conversation.events import (
     AgentStartedSpeaking,
     AgentStateChanged,
@@ -25,11 +22,8 @@ from graphflow.conversation.events import (
 )
 from graphflow.conversation.model import ToolRule
 from graphflow.frames import TurnReason
-from graphflow.models import ModelHub
-from graphflow.runtime.clock import VirtualClock
-from nodes.llm.local import LocalResponder, LocalResponderOptions
 
-from ..fixtures import model_cache, said_twice
+from ..telemetry.voice import run, said_twice_session
 
 
 async def test_states_follow_the_conversation_and_the_user_goes_away() -> None:
@@ -71,18 +65,7 @@ class Mover(Agent):
 
 
 def barge_in_session(tmp_path: Path, agent: Agent | None) -> AgentSession:
-    path = said_twice("cmd_go_forward_ten_meters.wav", tmp_path / "barge_in.wav")
-    llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
-    script = ["go forward ten meters"] * 2
-    overrides = StageOverrides(stt=StandInSTT(script, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
-    options = SessionOptions(files=FileIO(input=str(path), tail_silence_ms=6000))
-    return AgentSession(options, hub=ModelHub(model_cache()), overrides=overrides, agent=agent)
-
-
-def run(session: AgentSession) -> AgentSession:
-    clock = VirtualClock()
-    clock.run(session.run(clock))
-    return session
+    return said_twice_session(tmp_path, agent, tail_ms=6000)
 
 
 def test_a_tool_can_forbid_interruptions_of_the_reply(tmp_path: Path) -> None:

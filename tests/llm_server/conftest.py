@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from graphflow.models.cache import default_cache_dir
+from graphflow.processes import stop_process
 
 VENV = Path(os.environ.get("LLAMA_VENV") or default_cache_dir() / "llama-server")
 """The server's virtualenv: ``<cache>/llama-server`` (``GRAPHFLOW_CACHE`` moves the cache,
@@ -129,18 +130,6 @@ def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log: Path)
     )
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server, then SIGKILL it if it has not exited within ``STOP_TIMEOUT_S``."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(STOP_TIMEOUT_S)
-
-
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     """One llama.cpp server for the whole test session, on a free loopback port."""
@@ -172,4 +161,4 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
         wait_until_ready(process, base_url, log)
         yield LlamaServer(base_url=base_url, port=port, model=model, log=log)
     finally:
-        stop(process)
+        stop_process(process, STOP_TIMEOUT_S)

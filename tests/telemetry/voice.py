@@ -42,13 +42,26 @@ class Mover(Agent):
         return ANSWER
 
 
+def said_twice_session(
+    tmp_path: Path,
+    agent: Agent | None,
+    *,
+    ttft_ms: int = 200,
+    tail_ms: int = 9000,
+    hub: ModelHub | None = None,
+) -> AgentSession:
+    """A session for ``agent`` hearing "go forward ten meters" twice (stand-in STT and TTS, the
+    local responder answering after ``ttft_ms``, ``tail_ms`` of silence after the audio)."""
+    path = said_twice("cmd_go_forward_ten_meters.wav", tmp_path / "barge_in.wav")
+    llm = LocalResponder(LocalResponderOptions(ttft_ms=ttft_ms, tokens_per_second=0), name="llm")
+    overrides = StageOverrides(stt=StandInSTT([SAID] * 2, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
+    options = SessionOptions(files=FileIO(input=str(path), tail_silence_ms=tail_ms))
+    return AgentSession(options, hub=hub or ModelHub(model_cache()), overrides=overrides, agent=agent)
+
+
 def mover_session(tmp_path: Path, hub: ModelHub | None = None) -> AgentSession:
     """The session described in the module docstring (not run yet)."""
-    path = said_twice("cmd_go_forward_ten_meters.wav", tmp_path / "barge_in.wav")
-    llm = LocalResponder(LocalResponderOptions(ttft_ms=200, tokens_per_second=0), name="llm")
-    overrides = StageOverrides(stt=StandInSTT([SAID] * 2, name="stt"), llm=llm, tts=StandInTTS(name="tts"))
-    options = SessionOptions(files=FileIO(input=str(path), tail_silence_ms=9000))
-    return AgentSession(options, hub=hub or ModelHub(model_cache()), overrides=overrides, agent=Mover())
+    return said_twice_session(tmp_path, Mover(), hub=hub)
 
 
 def run(session: AgentSession) -> AgentSession:
