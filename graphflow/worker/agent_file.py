@@ -8,7 +8,7 @@ import msgspec
 
 from graphflow.errors import ConfigError
 from graphflow.loading import load_attribute
-from graphflow.worker.job import Entrypoint, Prewarm
+from graphflow.worker.job import Entrypoint, Prewarm, takes_options
 from graphflow.worker.settings import WorkerOptions
 
 
@@ -47,15 +47,3 @@ def load_agent(path: str) -> AgentProgram:
             hint="async def prewarm(options: SessionOptions) -> None: ...",
         )
     return AgentProgram(path=path, entrypoint=entrypoint, options=options, prewarm=prewarm)
-
-
-def takes_options(prewarm: Prewarm) -> bool | None:
-    """Whether ``prewarm`` takes the session options (a positional parameter); None if it needs more."""
-    params = [
-        p
-        for p in inspect.signature(prewarm).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    if sum(p.default is p.empty for p in params) > 1:
-        return None
-    return bool(params)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -36,6 +37,18 @@ Prewarm = Callable[..., Awaitable[None]]
 argument, or the session options every job of the worker starts from (``--set`` applied)."""
 ShutdownCallback = Callable[[str], Awaitable[None]]
 """Called with the reason when the job ends."""
+
+
+def takes_options(prewarm: Prewarm) -> bool | None:
+    """Whether ``prewarm`` takes the session options (a positional parameter); None if it needs more."""
+    params = [
+        p
+        for p in inspect.signature(prewarm).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if sum(p.default is p.empty for p in params) > 1:
+        return None
+    return bool(params)
 
 
 class JobOutcome(msgspec.Struct, frozen=True):

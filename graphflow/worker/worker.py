@@ -23,9 +23,8 @@ from graphflow import __version__
 from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.runtime.heap import collect_garbage, freeze_loaded
 from graphflow.runtime.stats import LatencyStats
-from graphflow.worker.agent_file import takes_options
 from graphflow.worker.health import HealthOptions, HealthServer, JobEntry, WorkerInfo
-from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, Prewarm, run_job
+from graphflow.worker.job import Entrypoint, JobContext, JobOutcome, Prewarm, run_job, takes_options
 from graphflow.worker.ledger import JobClosed, JobLedger, JobOpened, Registered
 from graphflow.worker.load import LoadMeter
 from graphflow.worker.metrics import WorkerMetrics

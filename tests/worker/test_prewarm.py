@@ -9,7 +9,8 @@ import pytest
 from graphflow.agent.options import SessionOptions, with_overrides
 from graphflow.errors import ConfigError
 from graphflow.models import ModelHub
-from graphflow.worker.agent_file import load_agent, takes_options
+from graphflow.worker.agent_file import load_agent
+from graphflow.worker.job import takes_options
 from graphs import room_agent
 
 from ..fixtures import ROOT, model_cache
