@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from typing import Any
 
 from livekit.protocol import agent as proto
@@ -77,6 +78,7 @@ class Worker:
         self.collections = LatencyStats()
         """How long the full garbage collection after each job held the event loop (ns)."""
         self.registered = asyncio.Event()
+        """Set once the server can send this worker jobs (see :meth:`_register`)."""
         self.health: HealthServer | None = None
         self._closing = asyncio.Event()
         self._idle = asyncio.Event()
@@ -213,14 +215,24 @@ class Worker:
         self._socket = socket
         self.connected = True
         self._reported = ""
-        self.registered.set()
-        if self.ledger is not None:
-            self.ledger.send(Registered(self.worker_id))
-        log.info("registered as %s with %s (agent %r)", self.worker_id, self.access.url, o.agent_name)
+        # livekit-server answers the register request before it routes jobs to the worker (and
+        # before its dispatchers learn the agent name): a dispatch made at once may be dropped.
+        # It reads the worker's next message only after that, so its pong means "jobs reach me".
+        await socket.send(proto.WorkerMessage(ping=proto.WorkerPing(timestamp=int(time.time() * 1000))))
         unsent, self._unsent = self._unsent, []
         for message in unsent:
             await socket.send(message)
         await self._report_status(force=True)
+
+    def _ready(self) -> None:
+        """The server answered the first ping: it routes jobs to this worker now."""
+        if self.registered.is_set():
+            return
+        self.registered.set()
+        if self.ledger is not None:
+            self.ledger.send(Registered(self.worker_id))
+        name = self.options.agent_name
+        log.info("registered as %s with %s (agent %r)", self.worker_id, self.access.url, name)
 
     async def _serve(self, socket: AgentSocket) -> None:
         assert self._group is not None
@@ -252,6 +264,8 @@ class Worker:
                 ctx = self.jobs.get(message.termination.job_id)
                 if ctx is not None:
                     ctx.shutdown("terminated by the server")
+            elif kind == "pong":
+                self._ready()
 
     async def _answer_availability(self, socket: AgentSocket, request: proto.AvailabilityRequest) -> None:
         job = request.job

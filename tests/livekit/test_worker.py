@@ -118,6 +118,31 @@ async def test_explicit_dispatch_by_agent_name_and_token(livekit_server: LiveKit
             await peer.leave()
 
 
+async def test_a_dispatch_right_after_registering_reaches_the_worker(livekit_server: LiveKitServer) -> None:
+    # the server caches which agent names have workers; a worker is registered (for us) only once
+    # the server routes jobs to it, so a dispatch made at that moment is never dropped
+    lk = api.LiveKitAPI(
+        livekit_server.http_url, livekit_server.options.api_key, livekit_server.options.api_secret
+    )
+    try:
+        for attempt in range(4):
+            # fill the server's cache of agent names while this worker's name is not in it
+            await lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="nobody", room=room_name("nobody"))
+            )
+            name = f"eager-{attempt}-{uuid.uuid4().hex[:6]}"
+            jobs = Jobs()
+            async with running(Worker(jobs, WorkerOptions(agent_name=name), access=access(livekit_server))):
+                room = room_name("eager")
+                await lk.agent_dispatch.create_dispatch(
+                    api.CreateAgentDispatchRequest(agent_name=name, room=room)
+                )
+                ctx = await jobs.wait_for(room, timeout=10.0)
+                ctx.shutdown("test done")
+    finally:
+        await lk.aclose()
+
+
 async def test_a_worker_with_a_name_gets_no_automatic_jobs(livekit_server: LiveKitServer) -> None:
     named = Jobs()
     async with running(Worker(named, WorkerOptions(agent_name="quiet"), access=access(livekit_server))):
