@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_INPUT ?= benchmarks/fixtures/q_ls_251-137823-0002_testing_routine.wav
 DEMO_OUT   ?= out/demo
 
-.PHONY: setup models livekit-server llama-server otel-collector web web-for-tests playground demo test lint typecheck pytest bench peers-setup bench-peers bench-voice bench-compare bench-room bench-turns test-llm render clean
+.PHONY: setup models livekit-server llama-server otel-collector web web-for-tests playground demo test lint typecheck pytest bench peers-setup bench-peers bench-voice bench-compare bench-room bench-turns bench-short test-llm render clean
 
 setup: $(STAMP)
 	@scripts/ensure-system-deps
@@ -101,6 +101,9 @@ bench-turns: peers-setup models
 	@.venv-peers/bin/python benchmarks/peers/pipecat_turns.py --json docs/results/turns-pipecat.json
 	@$(VENV)/bin/graphflow bench turns --peer docs/results/turns-pipecat.json \
 		--json docs/results/turns.json --plot docs/img/turns.png
+
+bench-short: models
+	@$(PY) benchmarks/short_answers.py --json docs/results/short_answers.json --plot docs/img/short-answers.png
 
 bench-room: models livekit-server
 	@$(PY) benchmarks/room_latency.py --runs 8 --json docs/results/room.json --plot docs/img/room-latency.png
