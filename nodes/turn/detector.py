@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 
 from graphflow.errors import FrameError, ProviderError
 from graphflow.frames import AudioFormat, AudioFrame, Frame, SampleFormat
@@ -128,7 +127,6 @@ class TurnDetector(Node):
         self._turn_start: int | None = None
         self._segment_start: int | None = None
         self._texts = TurnTexts()
-        self._audio_wait: tuple[int, asyncio.Future[None]] | None = None
         self._pending: asyncio.Task[None] | None = None  # decision not yet taken
         self._pending_job: _Job | None = None
         self._preempted = ""  # text of the last tentative turn sent
@@ -161,7 +159,7 @@ class TurnDetector(Node):
         """Inputs ended: decide pending turns now (no more audio or text can change them)."""
         self._inputs_done = True
         self._texts.arrived.set()
-        self._wake_audio()
+        self._audio.release()
         tasks = {t for t in (self._pending, self._emitting) if t is not None and not t.done()}
         if tasks:
             await asyncio.wait(tasks)
@@ -235,23 +233,6 @@ class TurnDetector(Node):
                 hint="resample to 16 kHz mono s16 before the turn detector",
             )
         self._audio.write(samples[:, 0], frame.pts)
-        wait, end = self._audio_wait, self._audio.latest_end
-        if wait is not None and end is not None and end >= wait[0]:
-            self._wake_audio()
-
-    def _wake_audio(self) -> None:
-        if self._audio_wait is not None:
-            if not self._audio_wait[1].done():
-                self._audio_wait[1].set_result(None)
-            self._audio_wait = None
-
-    @property
-    def _latest_end(self) -> int | None:
-        return self._audio.latest_end
-
-    def _read(self, start: int, end: int) -> npt.NDArray[np.int16]:
-        """Copy of the buffered audio between media times ``start`` and ``end``."""
-        return self._audio.read(start, end)
 
     # ------------------------------------------------------------------ decisions
     def _deciding(self, speech_end: int) -> bool:
@@ -268,7 +249,7 @@ class TurnDetector(Node):
         segment_start = self._segment_start if self._segment_start is not None else frame.started
         if self._turn_start is None:
             self._turn_start = segment_start
-        seen = max(0, (self._latest_end or frame.pts) - frame.pts)
+        seen = max(0, (self._audio.latest_end or frame.pts) - frame.pts)
         job = _Job(frame.pts, segment_start, self._turn_start, self.now() - seen, TurnDecision(frame.pts))
         self.decisions.append(job.record)
         self._pending = self.spawn(self._decide(job), "turn-decision")
@@ -346,14 +327,14 @@ class TurnDetector(Node):
         assert self.executor is not None
         tail = self.options.model_tail_ms if tail_ms is None else tail_ms
         tail_end = job.speech_end + tail * MS
-        if self._latest_end is None or self._latest_end < tail_end:
-            wait = self.options.min_delay_ms if wait_ms is None else wait_ms
-            await self._wait_audio(tail_end, job.anchor + wait * MS)
-        end = min(tail_end, self._latest_end if self._latest_end is not None else job.speech_end)
+        wait = self.options.min_delay_ms if wait_ms is None else wait_ms
+        await self._wait(self._audio.reached(tail_end), job.anchor + wait * MS)
+        latest = self._audio.latest_end
+        end = min(tail_end, latest if latest is not None else job.speech_end)
         start = max(
             job.turn_start - self.options.pre_speech_ms * MS, end - samples_to_ns(WINDOW_SAMPLES, 16000)
         )
-        window = self._read(start, end)
+        window = self._audio.read(start, end)
         began = time.perf_counter_ns()
         try:
             features = await self.executor.features(window)
@@ -394,15 +375,6 @@ class TurnDetector(Node):
         deadline = self.now() + self.options.transcript_wait_ms * MS
         while not self._texts.covers(job.speech_end) and not self._inputs_done and self.now() < deadline:
             await self._wait(self._texts.arrived, deadline)
-
-    async def _wait_audio(self, target: int, deadline: int) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._audio_wait = (target, future)
-        if self._inputs_done:
-            self._wake_audio()
-        await self._wait(future, deadline)
-        if self._audio_wait is not None and self._audio_wait[1] is future:
-            self._audio_wait = None
 
     async def _wait(self, what: asyncio.Event | asyncio.Future[None], deadline: int) -> None:
         """Wait for ``what`` (an event or a future) or the clock reaching ``deadline``."""
