@@ -24,7 +24,8 @@ from graphflow.conversation.chat import ChatContext
 from graphflow.conversation.model import ModelTools
 from graphflow.errors import ConfigError, ProviderError
 from graphflow.frames import ToolCall
-from nodes.llm.openai import OpenAIChat, OpenAIChatOptions, ReplyStream
+from nodes.llm.openai import OpenAIChat, OpenAIChatOptions
+from nodes.llm.openai_reply import ReplyStream
 from tests.agent.completions_server import completions_server
 
 RECORDED = Path(__file__).parent / "recorded"
