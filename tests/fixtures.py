@@ -82,3 +82,17 @@ def model_cache() -> ModelCache:
             pytest.fail(message)
         pytest.skip(message)
     return cache
+
+
+def cpu_has_avx512() -> bool:
+    """This CPU has AVX-512 (F and VL), which moonshine-cpp 0.1.4's library is built for (Linux flags)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    lines = [line for line in text.splitlines() if line.startswith("flags")]
+    return bool(lines) and {"avx512f", "avx512vl"} <= set(lines[0].split(":", 1)[1].split())
+
+
+MOONSHINE_CANNOT_RUN = "moonshine-cpp 0.1.4 cannot run on this machine"
+"""How the Moonshine node's setup starts its error on a CPU without AVX-512."""

@@ -6,12 +6,21 @@ moonshine-cpp 0.1.4's Python ``MoonshineModel.transcribe()`` is broken (it uses
 graphflow model cache (``moonshine-base``); one model per process via the ModelHub, calls
 serialized with a lock. Slower and less accurate than WhisperSTT on this machine (see
 docs/nodes/stt.md).
+
+The library in the moonshine-cpp 0.1.4 wheel is built for AVX-512: on a CPU without it
+(many AMD EPYC and Ryzen, older Intel) its first call stops the whole process with an
+illegal instruction. So before the library is loaded here, a child process loads it and
+recognizes half a second of silence (:func:`runs_here`); if the child dies, setup fails
+with a :class:`~graphflow.errors.ProviderError` that says so, and the process goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,42 @@ class MoonshineOptions(SegmentedSTTOptions, frozen=True):
     2 cores: 2242 ms mean, 7.4 s for 10 s of speech, measured)."""
 
 
+PROBE = """
+import ctypes, sys
+import moonshine_cpp
+lib, folder = moonshine_cpp.moonshine_lib, sys.argv[1]
+handle = lib.moonshine_load_model(
+    (folder + "/encoder_model.ort").encode(), (folder + "/decoder_model_merged.ort").encode(),
+    (folder + "/tokenizer.bin").encode(), moonshine_cpp.MOONSHINE_MODEL_TYPE_BASE)
+audio, out = (ctypes.c_float * 8000)(), ctypes.c_char_p()
+sys.exit(0 if handle >= 0 and lib.moonshine_transcribe(handle, audio, 8000, ctypes.byref(out)) == 0 else 3)
+"""
+"""What the child process of :func:`runs_here` runs: load the model, recognize 0.5 s of silence."""
+PROBE_TIMEOUT_S = 120.0
+"""How long the child process may take (it loads the model: about a second)."""
+
+
+def runs_here(folder: Path) -> str:
+    """'' if moonshine-cpp loads and runs the model in ``folder`` on this CPU, else why not."""
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", PROBE, str(folder)],
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"a trial load took longer than {PROBE_TIMEOUT_S:.0f} s"
+    if child.returncode == -signal.SIGILL:
+        return "its library uses CPU instructions this CPU does not have (it is built for AVX-512)"
+    if child.returncode < 0:
+        return f"a trial load was killed by {signal.Signals(-child.returncode).name}"
+    if child.returncode != 0:
+        last = (child.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1]
+        return f"a trial load failed ({last})"
+    return ""
+
+
 class MoonshineEngine:
     """One loaded moonshine-cpp model; every call holds its lock."""
 
@@ -45,6 +90,13 @@ class MoonshineEngine:
         with self.lock:
             if self.handle != -1:
                 return
+            why_not = runs_here(self.path)
+            if why_not:
+                raise ProviderError(
+                    f"moonshine-cpp 0.1.4 cannot run on this machine: {why_not}",
+                    hint="use the default speech-to-text (stt.name=whisper)",
+                    retryable=False,
+                )
             import moonshine_cpp
 
             lib = moonshine_cpp.moonshine_lib

@@ -28,11 +28,11 @@ from graphflow.frames import (
 from graphflow.models import ModelCache, ModelHub, ModelMissing
 from graphflow.timebase import MS, SECOND, from_seconds, samples_to_ns
 from nodes.memory import FrameSink, FrameSource, FrameSourceOptions
-from nodes.stt.moonshine import MoonshineSTT
+from nodes.stt.moonshine import MoonshineSTT, runs_here
 from nodes.stt.segmenter import Recognition, SegmentedSTT, SegmentedSTTOptions
 from nodes.stt.whisper import EOT_LIMIT, WhisperOptions, WhisperSTT, repeats, windows, within_audio
 from tests.engine.helpers import run_plan
-from tests.fixtures import manifest, model_cache, read_wav
+from tests.fixtures import MOONSHINE_CANNOT_RUN, cpu_has_avx512, manifest, model_cache, read_wav
 
 
 # ------------------------------------------------------------------ word error rate
@@ -103,7 +103,10 @@ def hub() -> ModelHub:
 
 # ------------------------------------------------------------------ accuracy per provider
 ACCURACY_FILES = sorted(f for f in manifest() if f.startswith(("read_", "cmd_")))
-WHISPER_WER = 0.05  # measured 0.032 (5 errors / 154 words), see docs/nodes/stt.md
+WHISPER_WER = 0.06
+"""Measured (docs/nodes/stt.md): 0.039 (6 errors / 154 words) on an Intel Xeon (AVX-512, MKL), 0.052 (8)
+on an AMD EPYC (AVX2, oneDNN; float32 gives the same 8). The kernels differ by CPU, so do a few words;
+a loop into the window's padding costs 20 or more."""
 MOONSHINE_WER = 0.07  # measured 0.045 (7 / 154)
 
 
@@ -132,11 +135,25 @@ def _provider_recognize(stt: SegmentedSTT) -> Callable[[np.ndarray], Recognition
 @pytest.mark.slow
 @pytest.mark.parametrize(("make", "limit"), [(WhisperSTT, WHISPER_WER), (MoonshineSTT, MOONSHINE_WER)])
 def test_provider_wer(hub: ModelHub, make: Callable[..., SegmentedSTT], limit: float) -> None:
+    if make is MoonshineSTT and not cpu_has_avx512():  # its library stops the process here: a clear error
+        with pytest.raises(ProviderError, match=MOONSHINE_CANNOT_RUN):
+            asyncio.run(make(hub=hub).setup())
+        return
     rows = list(corpus_wer(_provider_recognize(make(hub=hub))))
     errors = sum(r[2] for r in rows)
     words = sum(r[3] for r in rows)
     assert errors / words <= limit, [(r[0], r[1]) for r in rows if r[2]]
     assert all(r[2] <= max(1, r[3] // 2) for r in rows), rows  # no utterance lost or looping
+
+
+def test_moonshine_trial_load_agrees_with_the_cpu(hub: ModelHub) -> None:
+    """The library runs where the CPU has AVX-512; elsewhere the trial in a child process says why
+    and this process goes on (an in-process load would stop it with SIGILL)."""
+    why_not = runs_here(hub.cache.path("moonshine-base"))
+    if cpu_has_avx512():
+        assert why_not == ""
+    else:
+        assert "AVX-512" in why_not
 
 
 # ------------------------------------------------------------------ behaviour in a graph
