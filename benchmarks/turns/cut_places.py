@@ -88,13 +88,7 @@ def candidates(clip: Clip, k: int) -> list[Candidate]:
         while j < env.shape[0] and quiet[j]:
             j += 1
         if j - i >= 6 and lo <= t[i] <= hi:
-            word_end = float(t[i])
-            if j < env.shape[0]:
-                onset = float(t[j]) - WIN / 2 / RATE
-                margin = min(MAX_MARGIN_S, max(0.0, onset - ONSET_GUARD_S - word_end))
-                found.append(Candidate(word_end, word_end + margin, "pause", onset))
-            else:
-                found.append(Candidate(word_end, min(word_end + MAX_MARGIN_S, clip.seconds), "pause"))
+            found.append(before_next(clip, float(t[i]), j, "pause"))
         i = j
     # dips between connected words: local minima, >= 3 dB below the level on both sides
     for i in range(4, env.shape[0] - 4):
@@ -151,15 +145,19 @@ def sentence_ends(clip: Clip, k: int) -> list[Candidate]:
             for m in range(i, min(j, i + 30)):
                 if env[m] > clip.quiet_db:
                     end_i = m + 1
-            word_end = float(t[min(end_i, n - 1)])
-            if j < n:
-                onset = float(t[j]) - WIN / 2 / RATE
-                margin = min(MAX_MARGIN_S, max(0.0, onset - ONSET_GUARD_S - word_end))
-                out.append(Candidate(word_end, word_end + margin, "end of speech", onset))
-            else:
-                out.append(Candidate(word_end, min(word_end + MAX_MARGIN_S, clip.seconds), "end of speech"))
+            out.append(before_next(clip, float(t[min(end_i, n - 1)]), j, "end of speech"))
         i = j
     return out
+
+
+def before_next(clip: Clip, word_end: float, onset_i: int, kind: str) -> Candidate:
+    """A cut at ``word_end`` followed by up to ``MAX_MARGIN_S`` of its pause, clear of the next
+    word's onset at envelope frame ``onset_i`` (none when that is past the clip's end)."""
+    if onset_i < clip.env.shape[0]:
+        onset = float(clip.t[onset_i]) - WIN / 2 / RATE
+        margin = min(MAX_MARGIN_S, max(0.0, onset - ONSET_GUARD_S - word_end))
+        return Candidate(word_end, word_end + margin, kind, onset)
+    return Candidate(word_end, min(word_end + MAX_MARGIN_S, clip.seconds), kind)
 
 
 def before_fricative(clip: Clip, cand: Candidate) -> Candidate:
